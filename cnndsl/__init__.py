@@ -1,0 +1,101 @@
+"""cnndsl: a declarative language for convolutional network architectures, and its compiler.
+
+    >>> import cnndsl
+    >>> net = cnndsl.parse("input 32x32x3; conv 3x3x16 same relu; maxpool 2; gap; fc 10")
+    >>> cnndsl.stats(net).params
+    618
+
+Importing cnndsl, parsing, checking, formatting, stats and diagrams never import torch; only
+`build` and `load` (the PyTorch backend) do, when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cnndsl.errors import CnnError
+from cnndsl.ir import Network
+
+__all__ = ["CnnError", "Network", "analyze", "build", "load", "parse", "parse_file", "resolve", "stats", "to_dot"]
+__version__ = "0.1.0"
+
+
+def parse(text: str, *, filename: str = "<string>", allow_outside: bool = False, **params: Any) -> Network:
+    """Parse and elaborate cnndsl source into a validated `Network` IR.
+
+    Args:
+        text: the program.
+        filename: the name used in error positions and to resolve `use` paths.
+        allow_outside: let `use` reach files outside the program's folder.
+        **params: overrides for the program's `param` declarations (e.g. `width=32`).
+
+    Raises:
+        CnnError: the program is not valid; `str(err)` is the positioned message.
+    """
+    from cnndsl.elaborate import elaborate
+    from cnndsl.syntax import parse_program
+
+    return elaborate(parse_program(text, filename), params, allow_outside=allow_outside)
+
+
+def resolve(path: str | Path) -> Path:
+    """A program's path: the file itself if it exists, else a shipped architecture by name
+    (`resnet50` or `resnet50.cnn` finds `architectures/resnet50.cnn` of the installed package)."""
+    p = Path(path)
+    if p.exists() or p.parent != Path("."):
+        return p
+    from cnndsl.source import data_path
+
+    try:
+        shipped = data_path("architectures")
+    except FileNotFoundError:
+        return p
+    for candidate in (shipped / p.name, shipped / f"{p.name}.cnn"):
+        if candidate.is_file():
+            return candidate
+    return p
+
+
+def parse_file(path: str | Path, *, allow_outside: bool = False, **params: Any) -> Network:
+    """Parse a `.cnn` file (or a shipped architecture by name) into a `Network`; see `parse`."""
+    from cnndsl.elaborate import read_source
+
+    p = resolve(path)
+    return parse(read_source(p), filename=str(p), allow_outside=allow_outside, **params)
+
+
+def analyze(network: Network):
+    """Shapes, figures and receptive field of every node (`cnndsl.passes.shapes.Analysis`)."""
+    from cnndsl.passes.shapes import analyze as _analyze
+
+    return _analyze(network)
+
+
+def stats(network: Network):
+    """Exact params, MACs, flops, activations and receptive field of `network`, computed
+    statically (nothing is built or run). Returns a `cnndsl.stats.Stats` Pydantic model."""
+    from cnndsl.stats import compute
+
+    return compute(network)
+
+
+def build(network: Network, **kwargs: Any):
+    """The `torch.nn.Module` for `network` (imports torch)."""
+    from cnndsl.backends.torch_module import build as _build
+
+    return _build(network, **kwargs)
+
+
+def load(path: str | Path, *, outputs=None, weights=None, **params: Any):
+    """Parse a `.cnn` file and build its module: `cnndsl.load("resnet50", classes=10)` (imports torch)."""
+    from cnndsl.backends.torch_module import load as _load
+
+    return _load(path, outputs=outputs, weights=weights, **params)
+
+
+def to_dot(network: Network, **options: Any) -> str:
+    """Graphviz DOT source of the network's diagram (no torch)."""
+    from cnndsl.backends.graphviz import to_dot as _to_dot
+
+    return _to_dot(network, **options)

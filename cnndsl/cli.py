@@ -1,0 +1,66 @@
+"""The `cnndsl` command. Each subcommand is a module in `cnndsl/commands/` with `add_parser`
+and `run`; none of them imports torch at import time (the PyTorch backend is loaded lazily).
+
+Exit status: 0 success, 1 an internal fault (a bug: please report it), 2 a bad program or bad
+arguments. A user never sees a Python traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+
+from cnndsl.errors import CnnError
+
+COMMANDS = ("check", "fmt", "stats", "diff", "compile", "render", "plot")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: usage + message, exit 2
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"cnndsl: error: {message}\n")
+        raise SystemExit(2)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from cnndsl import __version__
+
+    parser = _Parser(prog="cnndsl", description="A language for convolutional network architectures.")
+    parser.add_argument("--version", action="version", version=f"cnndsl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        if importlib.util.find_spec(f"cnndsl.commands.{name}") is None:
+            continue
+        module = importlib.import_module(f"cnndsl.commands.{name}")
+        p = module.add_parser(sub)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except CnnError as err:
+        sys.stderr.write(err.render() + "\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in cnndsl, not the user's input
+        if os.environ.get("CNNDSL_DEBUG"):
+            raise
+        sys.stderr.write(f"cnndsl: internal error: {type(exc).__name__}: {exc}\n"
+                         "This is a bug in cnndsl; run with CNNDSL_DEBUG=1 for details.\n")
+        return 1
+
+
+def run() -> None:  # console-script entry point
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""AST -> IR: params, block calls, `repeat` and `use` are expanded here, every value is
+evaluated (by `cnndsl.expr`, never by Python) and checked, and every node gets its module name.
+
+Naming, as the PyTorch backend builds modules (so `state_dict` keys are predictable):
+- a labeled statement is named by its label; an unlabeled one by its position in its sequence,
+  like `nn.Sequential`, parameterless layers included;
+- `repeat N { ... }` splices its copies into the enclosing numbering; a labeled repeat is a
+  sequence of its own (`layer1: repeat 3 { ... }` gives `layer1.0`, `layer1.1`, `layer1.2`);
+- a block call is a sequence of its body, except that a body of exactly one unlabeled statement
+  *is* that statement (so `layer1.0.conv1` reaches into a `residual` made by a block);
+- inside `residual`, `add` and `concat` the statements of all branches share one numbering;
+- the label `_` gives a group or combinator no module of its own: its children join the
+  enclosing scope (Inception v3's nested concatenations).
+"""
+
+from __future__ import annotations
+
+import keyword as pykeyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from cnndsl import syntax as S
+from cnndsl.errors import CnnError, did_you_mean
+from cnndsl.expr import Number, evaluate, format_number
+from cnndsl.ir import Network, Node, Opt, parse_dims, whole
+from cnndsl.layers import REGISTRY
+from cnndsl.layers.blocks import Container, Group, Repeat
+from cnndsl.source import Span
+
+MAX_NODES = 200_000
+MAX_REPEAT = 100_000
+MAX_CALL_DEPTH = 64
+MAX_FILES = 64
+
+# attributes of torch.nn.Module: a child module may not take one of these names
+RESERVED = frozenset("""T_destination add_module apply bfloat16 buffers call_super_init children compile cpu
+cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half
+ipu load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+register_backward_hook register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
+register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+set_submodule share_memory state_dict to to_empty train training type xpu zero_grad""".split())
+LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Scope:
+    """One module's namespace: positions count every statement; labels must be unique."""
+
+    pos: int = 0
+    names: dict[str, Span] = field(default_factory=dict)
+
+    def take(self, label: S.Word | None) -> str:
+        name = label.text if label else str(self.pos)
+        self.pos += 1
+        span = label.span if label else None
+        if name in self.names:
+            raise CnnError(f"the name '{name}' is used twice in one sequence", span or self.names[name],
+                           f"first used at {self.names[name]}")
+        self.names[name] = span or Span(file="", line=0, col=0, end_line=0, end_col=0)
+        return name
+
+
+@dataclass
+class BlockDef:
+    decl: S.BlockDecl
+    file: str
+
+    def signature(self) -> str:
+        from cnndsl.expr import unparse
+
+        return f"{self.decl.name}({', '.join(n if d is None else f'{n}={unparse(d)}' for n, d in self.decl.formals)})"
+
+
+def check_label(label: S.Word) -> None:
+    t = label.text
+    if t == "_":
+        return
+    if not LABEL.match(t) or pykeyword.iskeyword(t):
+        raise CnnError(f"'{t}' is not a valid label", label.span,
+                       "a label starts with a letter and holds letters, digits and '_'")
+    if t in RESERVED:
+        raise CnnError(f"'{t}' is reserved (it is an attribute of torch.nn.Module)", label.span,
+                       f"choose another name, like '{t}_'")
+
+
+class Elaborator:
+    def __init__(self, program: S.Program, overrides: dict[str, object], *, allow_outside: bool = False):
+        self.program = program
+        self.overrides = dict(overrides)
+        self.allow_outside = allow_outside
+        self.blocks: dict[str, BlockDef] = {}
+        self.nodes = 0
+        self.files: list[str] = []
+        self.call_stack: list[str] = []
+
+    # ------------------------------------------------------------ entry
+    def network(self) -> Network:
+        p = self.program
+        top = Span(file=p.file, line=1, col=1, end_line=1, end_col=2)
+        name, input_decl, stmts = None, None, []
+        params: dict[str, Number] = {}
+        declared: dict[str, S.ParamDecl] = {}
+        self.load_uses(p, [self._resolved(p.file)])
+        for item in p.items:
+            if isinstance(item, S.NetworkDecl):
+                if name is not None:
+                    raise CnnError("the network is named twice", item.span)
+                name = item.name
+            elif isinstance(item, S.InputDecl):
+                if input_decl is not None:
+                    raise CnnError("'input' given twice", item.span)
+                input_decl = item
+            elif isinstance(item, S.ParamDecl):
+                if item.name in declared:
+                    raise CnnError(f"param '{item.name}' declared twice", item.span)
+                declared[item.name] = item
+                if item.name in self.overrides:
+                    params[item.name] = self.override_value(item.name, item.span)
+                else:
+                    params[item.name] = evaluate(item.value, params)
+            elif isinstance(item, S.BlockDecl):
+                self.add_block(item, p.file)
+            elif isinstance(item, S.UseDecl):
+                pass
+            else:
+                stmts.append(item)
+        unknown = [k for k in self.overrides if k not in declared]
+        if unknown:
+            raise CnnError(f"no param '{unknown[0]}' in this program", top,
+                           did_you_mean(unknown[0], declared) or (
+                               f"params: {', '.join(declared)}" if declared else "it declares no params"))
+        if input_decl is None:
+            raise CnnError("the program has no 'input' line", top, "add one like `input 224x224x3` (H x W x C)")
+        dims = self.word(input_decl.dims, params)
+        nums = parse_dims(dims) if Opt.DIMS.match(dims) else None
+        if not nums or len(nums) not in (1, 3):
+            raise CnnError(f"input must be H x W x C (like 224x224x3), got '{dims}'", input_decl.dims.span)
+        shape = tuple(whole(n, "input size", input_decl.dims.span) for n in nums)
+        body = self.stmts(stmts, params, Scope(), None)
+        return Network(name=name or Path(p.file).stem.replace("-", "_") or "network", input=shape,
+                       params=params, body=tuple(body), span=top)
+
+    def override_value(self, name: str, span: Span) -> Number:
+        value = self.overrides[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise CnnError(f"param '{name}' must be a number, got {value!r}", span)
+        if isinstance(value, str):
+            try:
+                expr = S.parse_expr(value, "<--set>")
+                value = evaluate(expr, {})
+            except CnnError:
+                raise CnnError(f"param '{name}' must be a number, got '{value}'", span,
+                               f"like --set {name}=32") from None
+        return value
+
+    # ------------------------------------------------------------ use / blocks
+    def _resolved(self, file: str) -> str:
+        try:
+            return str(Path(file).resolve())
+        except (OSError, RuntimeError):
+            return file
+
+    def load_uses(self, program: S.Program, stack: list[str]) -> None:
+        for item in program.items:
+            if not isinstance(item, S.UseDecl):
+                continue
+            if program.file.startswith("<"):
+                base = Path.cwd()
+            else:
+                base = Path(program.file).resolve().parent
+            rel = Path(item.path)
+            if not item.path:
+                raise CnnError("empty path in 'use'", item.span)
+            if rel.is_absolute() and not self.allow_outside:
+                raise CnnError(f"'use' of an absolute path: {item.path}", item.span,
+                               "use a path relative to this file (or allow it with --allow-outside)")
+            target = (base / rel).resolve()
+            if not self.allow_outside and not target.is_relative_to(base):
+                raise CnnError(f"'use' reaches outside this file's folder: {item.path}", item.span,
+                               "keep used files beside or below the program (or allow it with --allow-outside)")
+            key = str(target)
+            if key in stack:
+                chain = " -> ".join(Path(s).name for s in [*stack[stack.index(key):], key])
+                raise CnnError(f"import cycle: {chain}", item.span)
+            if key in self.files:
+                continue
+            if len(self.files) >= MAX_FILES:
+                raise CnnError(f"more than {MAX_FILES} files used", item.span)
+            self.files.append(key)
+            text = read_source(target, item.span)
+            shown = str(Path(program.file).parent / rel) if not program.file.startswith("<") else item.path
+            used = S.parse_program(text, shown)
+            for sub in used.items:
+                if not isinstance(sub, (S.BlockDecl, S.UseDecl)):
+                    raise CnnError("a used file may hold only blocks and 'use' lines", sub.span,
+                                   "move this line into the program that uses the file")
+            self.load_uses(used, [*stack, key])
+            for sub in used.items:
+                if isinstance(sub, S.BlockDecl):
+                    self.add_block(sub, used.file)
+
+    def add_block(self, decl: S.BlockDecl, file: str) -> None:
+        if decl.name in REGISTRY:
+            raise CnnError(f"a block may not be named like the layer '{decl.name}'", decl.span)
+        old = self.blocks.get(decl.name)
+        if old is not None and old.decl is not decl:
+            raise CnnError(f"block '{decl.name}' is defined twice", decl.span, f"first at {old.decl.span}")
+        seen = set()
+        for n, _ in decl.formals:
+            if n in seen:
+                raise CnnError(f"argument '{n}' appears twice", decl.span)
+            seen.add(n)
+        self.blocks[decl.name] = BlockDef(decl, file)
+
+    # ------------------------------------------------------------ statements
+    def word(self, w: S.Word, env: dict[str, Number]) -> str:
+        if len(w.pieces) == 1 and isinstance(w.pieces[0], str):
+            return w.pieces[0]
+        return "".join(p if isinstance(p, str) else format_number(evaluate(p, env)) for p in w.pieces)
+
+    def opts(self, args, env) -> list[Opt]:
+        return [Opt(a.key.text if a.key else None, self.word(a.value, env), a.value.span if a.key is None else a.span)
+                for a in args]
+
+    def count(self, n: int, span: Span) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise CnnError(f"the program makes more than {MAX_NODES:,} layers", span,
+                           "is a repeat count or a recursion larger than meant?")
+
+    def stmts(self, stmts, env, scope: Scope, _parent) -> list[Node]:
+        out: list[Node] = []
+        for s in stmts:
+            node = self.stmt(s, env, scope)
+            out.append(node)
+        return out
+
+    def stmt(self, s: S.Stmt, env, scope: Scope, call: str | None = None, name: str | None = None) -> Node:
+        label = s.label
+        if label is not None:
+            check_label(label)
+        inline = label is not None and label.text == "_"
+        if name is None and not inline and not (isinstance(s, S.Repeat) and label is None):
+            name = scope.take(label)
+        if isinstance(s, S.Layer):
+            return self.layer(s, env, scope, name, call, inline)
+        if isinstance(s, S.Group):
+            if len(s.branches) != 1:
+                raise CnnError(f"a group takes one branch, got {len(s.branches)}", s.span,
+                               "did you mean `concat < ... | ... >` or `add < ... | ... >`?")
+            inner = scope if inline else Scope()
+            children = self.stmts(s.branches[0], env, inner, None)
+            self.count(1, s.span)
+            return Group(name="" if inline else name, span=s.span, call=call, children=tuple(children))
+        if isinstance(s, S.Call):
+            return self.call(s, env, scope, name, inline)
+        if isinstance(s, S.Repeat):
+            n = whole(_number(self.word(s.count, env), s.count.span, "repeat count"), "repeat count",
+                      s.count.span, minimum=0)
+            if n > MAX_REPEAT:
+                raise CnnError(f"repeat count {n:,} is over the limit of {MAX_REPEAT:,}", s.count.span)
+            inner = scope if (label is None or inline) else Scope()
+            copies = []
+            for i in range(n):
+                before = self.nodes
+                copies.append(tuple(self.stmts(s.body, env, inner, None)))
+                if i == 0 and (self.nodes - before) * n > MAX_NODES:  # refuse before expanding the rest
+                    self.count((self.nodes - before) * n, s.span)
+            node = Repeat(span=s.span, count=n, copies=tuple(copies))
+            if label is None or inline:
+                return node
+            return Group(name=name, span=s.span, call=call, children=(node,))
+        raise TypeError(s)  # pragma: no cover
+
+    def layer(self, s: S.Layer, env, scope: Scope, name, call, inline) -> Node:
+        kw = s.head.text
+        cls = REGISTRY.get(kw)
+        if cls is None:
+            hint = did_you_mean(kw, [*REGISTRY, *self.blocks])
+            if kw in self.blocks:
+                hint = f"'{kw}' is a block: call it as {self.blocks[kw].signature()}"
+            raise CnnError(f"unknown layer '{kw}'", s.head.span, hint)
+        opts = self.opts(s.args, env)
+        try:
+            if s.branches is not None:
+                if not cls.takes_branches:
+                    raise CnnError(f"'{kw}' takes no < ... > group", s.span)
+                inner = scope if inline else Scope()
+                branches = [tuple(self.stmts(b, env, inner, None)) for b in s.branches]
+                fields = cls.decode_branches(kw, opts, branches, self.opts(s.post, env), s.span)
+                if fields.get("tap") is not None and fields["tap"] not in scope.names:
+                    raise CnnError(f"'aux from {fields['tap']}': no earlier statement is labeled '{fields['tap']}'",
+                                   s.span, did_you_mean(fields["tap"], scope.names))
+            else:
+                if cls.takes_branches:
+                    raise CnnError(f"'{kw}' needs a < ... > group", s.head.span,
+                                   f"like `{kw} < conv 3x3x64 same | conv 1x1x64 >`" if kw != "residual" else
+                                   "like `residual < conv 3x3x64 same bn relu; conv 3x3x64 same bn >`")
+                if inline:
+                    raise CnnError("the label '_' (no module of its own) is for groups and combinators", s.label.span)
+                fields = cls.decode(kw, opts, s.span)
+            self.count(1, s.span)
+            return cls(name="" if inline else name, span=s.span, call=call, **fields)
+        except ValidationError as exc:  # a value the decoders let through; keep it positioned
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise CnnError(f"bad value for '{kw}' {where}: {err['msg']}", s.span) from None
+
+    def call(self, s: S.Call, env, scope: Scope, name, inline) -> Node:
+        bname = s.name.text
+        block = self.blocks.get(bname)
+        if block is None:
+            hint = did_you_mean(bname, self.blocks)
+            if bname in REGISTRY:
+                hint = f"'{bname}' is a layer; write it without parentheses"
+            raise CnnError(f"unknown block '{bname}'", s.name.span, hint)
+        sig = block.signature()
+        formals = block.decl.formals
+        bound: dict[str, Number] = {}
+        shown = []
+        positional = [e for k, e in s.args if k is None]
+        if any(k is None for k, _ in s.args[len(positional):]):
+            raise CnnError("positional argument after a keyword argument", s.span, f"the block is {sig}")
+        if len(positional) > len(formals):
+            raise CnnError(f"{bname}() takes {len(formals)} arguments, got {len(positional)}", s.span,
+                           f"the block is {sig}")
+        for (fname, _), e in zip(formals, positional):
+            bound[fname] = evaluate(e, env)
+            shown.append(format_number(bound[fname]))
+        for k, e in s.args[len(positional):]:
+            if k not in dict(formals):
+                raise CnnError(f"{bname}() has no argument '{k}'", s.span, f"the block is {sig}")
+            if k in bound:
+                raise CnnError(f"{bname}() got '{k}' twice", s.span, f"the block is {sig}")
+            bound[k] = evaluate(e, env)
+            shown.append(f"{k}={format_number(bound[k])}")
+        local = dict(env)
+        for fname, default in formals:
+            if fname not in bound:
+                if default is None:
+                    raise CnnError(f"{bname}() is missing the argument '{fname}'", s.span, f"the block is {sig}")
+                bound[fname] = evaluate(default, {**env, **bound})
+        local.update(bound)
+        if len(self.call_stack) >= MAX_CALL_DEPTH:
+            chain = " -> ".join(self.call_stack[-4:])
+            raise CnnError(f"block calls nested more than {MAX_CALL_DEPTH} deep ({chain} -> ...)", s.span,
+                           "does a block call itself?")
+        text = f"{bname}({', '.join(shown)})"
+        self.call_stack.append(bname)
+        try:
+            body = block.decl.body
+            if len(body) == 1 and body[0].label is None and not isinstance(body[0], S.Repeat) and not inline:
+                return self.stmt(body[0], local, Scope(), call=text, name=name)
+            inner = scope if inline else Scope()
+            children = self.stmts(body, local, inner, None)
+            self.count(1, s.span)
+            return Group(name="" if inline else name, span=s.span, call=text, children=tuple(children))
+        finally:
+            self.call_stack.pop()
+
+
+def _number(text: str, span: Span, what: str):
+    from cnndsl.ir import parse_number
+
+    v = parse_number(text)
+    if v is None:
+        raise CnnError(f"{what} must be a number, got '{text}'", span)
+    return v
+
+
+def read_source(path: Path, span: Span | None = None) -> str:
+    """A `.cnn` file's text, with clear errors for missing, binary, non-UTF-8 or huge files."""
+    where = span or Span(file=str(path), line=1, col=1, end_line=1, end_col=2)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CnnError(f"no such file: {path}", span, None) from None
+    except OSError as exc:
+        raise CnnError(f"cannot read {path}: {exc.strerror}", span) from None
+    if path.is_dir():
+        raise CnnError(f"{path} is a folder, not a .cnn file", span)
+    if size > S.MAX_FILE_BYTES:
+        raise CnnError(f"file too large ({size:,} bytes; the limit is {S.MAX_FILE_BYTES:,})", where)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CnnError(f"cannot read {path}: {exc.strerror}", span) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CnnError("the file is not UTF-8 text", Span(file=str(path), line=line, col=col, end_line=line,
+                                                           end_col=col + 1), "save it as UTF-8") from None
+
+
+def elaborate(program: S.Program, overrides: dict[str, object] | None = None, *,
+              allow_outside: bool = False) -> Network:
+    """The IR of a parsed program, with `overrides` replacing param values."""
+    return Elaborator(program, overrides or {}, allow_outside=allow_outside).network()

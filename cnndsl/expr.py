@@ -1,0 +1,170 @@
+"""Safe arithmetic for `{expr}` holes and block-call arguments.
+
+The expression language is tiny: numbers, names (params and block arguments), `+ - * / // %`,
+unary minus, parentheses and a fixed table of functions. It is evaluated by walking a small
+tree; nothing is ever handed to Python's `eval`. Every intermediate value is bounded, so no
+expression can allocate a huge integer or run for long.
+
+Example:
+    >>> from cnndsl.syntax import parse_expr
+    >>> evaluate(parse_expr("divisible(32 * alpha, 8)", "<x>"), {"alpha": 0.75})
+    24
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Union
+
+from cnndsl.errors import CnnError, did_you_mean
+from cnndsl.source import Span
+
+Number = Union[int, float]
+
+LIMIT = 2**53  # beyond this, integers stop being exact floats; no network needs more
+
+
+@dataclass(frozen=True)
+class Num:
+    value: Number
+    span: Span
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Func:
+    name: str
+    args: tuple["Expr", ...]
+    span: Span
+
+
+Expr = Union[Num, Var, BinOp, Neg, Func]
+
+
+def make_divisible(value: Number, divisor: Number, min_value: Number | None = None) -> int:
+    """MobileNetV2's channel rounding (torchvision `_make_divisible`): nearest multiple of
+    `divisor`, at least `min_value` (default `divisor`), never more than 10% below `value`."""
+    divisor = int(divisor)
+    if divisor <= 0:
+        raise ValueError("divisor must be positive")
+    low = divisor if min_value is None else int(min_value)
+    new = max(low, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def _round(x: Number, ndigits: Number | None = None) -> Number:
+    return round(x) if ndigits is None else round(x, int(ndigits))
+
+
+# name -> (function, min args, max args)
+FUNCTIONS: dict[str, tuple] = {
+    "int": (lambda x: int(x), 1, 1),
+    "round": (_round, 1, 2),
+    "min": (min, 1, 16),
+    "max": (max, 1, 16),
+    "divisible": (make_divisible, 2, 3),
+    "ceil": (lambda x: math.ceil(x), 1, 1),
+    "floor": (lambda x: math.floor(x), 1, 1),
+}
+
+_OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+}
+
+
+def _check(value: Number, span: Span) -> Number:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise CnnError("expression is not a finite number", span)
+        if value.is_integer() and abs(value) > LIMIT:
+            raise CnnError("number too large", span, f"values must stay below {LIMIT:,}")
+    if abs(value) > LIMIT:
+        raise CnnError("number too large", span, f"values must stay below {LIMIT:,}")
+    return value
+
+
+def evaluate(expr: Expr, env: dict[str, Number]) -> Number:
+    """The value of `expr` with names looked up in `env`.
+
+    Raises:
+        CnnError: for unknown names, division by zero, wrong function arguments, or a value
+            out of bounds, positioned at the offending sub-expression.
+    """
+    if isinstance(expr, Num):
+        return _check(expr.value, expr.span)
+    if isinstance(expr, Var):
+        if expr.name not in env:
+            raise CnnError(f"unknown name '{expr.name}'", expr.span, did_you_mean(expr.name, env))
+        return env[expr.name]
+    if isinstance(expr, Neg):
+        return -evaluate(expr.operand, env)
+    if isinstance(expr, BinOp):
+        a, b = evaluate(expr.left, env), evaluate(expr.right, env)
+        if expr.op in ("/", "//", "%") and b == 0:
+            raise CnnError("division by zero", expr.span)
+        return _check(_OPS[expr.op](a, b), expr.span)
+    if isinstance(expr, Func):
+        if expr.name not in FUNCTIONS:
+            raise CnnError(f"unknown function '{expr.name}'", expr.span,
+                           did_you_mean(expr.name, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}")
+        fn, lo, hi = FUNCTIONS[expr.name]
+        if not lo <= len(expr.args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            raise CnnError(f"{expr.name}() takes {want} arguments, got {len(expr.args)}", expr.span)
+        args = [evaluate(a, env) for a in expr.args]
+        try:
+            return _check(fn(*args), expr.span)
+        except (ValueError, OverflowError) as exc:
+            raise CnnError(f"{expr.name}(): {exc}", expr.span) from None
+    raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - internal
+
+
+def unparse(expr: Expr, parent: int = 0) -> str:
+    """Canonical text of an expression (used by `fmt`), with only the parentheses needed."""
+    prec = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+    if isinstance(expr, Num):
+        return format_number(expr.value)
+    if isinstance(expr, Var):
+        return expr.name
+    if isinstance(expr, Neg):
+        return f"-{unparse(expr.operand, 3)}"
+    if isinstance(expr, Func):
+        return f"{expr.name}({', '.join(unparse(a) for a in expr.args)})"
+    p = prec[expr.op]
+    # left-associative: the right operand needs parentheses at equal precedence
+    text = f"{unparse(expr.left, p)} {expr.op} {unparse(expr.right, p + 1)}"
+    return f"({text})" if p < parent else text
+
+
+def format_number(value: Number) -> str:
+    """Numbers as the language writes them: ints plain, floats shortest round-trip."""
+    if isinstance(value, bool):
+        value = int(value)
+    return str(value) if isinstance(value, int) else repr(float(value))

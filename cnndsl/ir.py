@@ -1,0 +1,153 @@
+"""The IR: frozen Pydantic nodes, one class per layer kind, each carrying its source span.
+
+A node's `name` is its PyTorch module name inside its parent (a label, or its position like
+`nn.Sequential`); `""` marks a node with no module of its own (a `repeat`, or a group labeled
+`_`), whose children join the enclosing scope. The layer classes live in `cnndsl.layers`; this
+module holds what they share.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cnndsl.errors import CnnError
+from cnndsl.source import Span
+
+# (H, W, C) for feature maps, (N,) after flatten / fc.
+Shape = tuple[int, ...]
+
+
+def fmt_shape(shape: Shape) -> str:
+    """`56x56x256` or `1000`: the lecture notes' H x W x C."""
+    return "x".join(str(d) for d in shape)
+
+
+class Opt:
+    """One evaluated statement argument: `value` is the word's text with `{expr}` holes filled."""
+
+    __slots__ = ("key", "value", "span", "nums")
+
+    NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+    DIMS = re.compile(rf"^{NUM}(?:x{NUM})*$")
+
+    def __init__(self, key: str | None, value: str, span: Span):
+        self.key = key
+        self.value = value
+        self.span = span
+        self.nums = parse_dims(value) if key is None and self.DIMS.match(value) else None
+
+    def __repr__(self) -> str:
+        return f"Opt({self.key!r}, {self.value!r})"
+
+
+def parse_number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
+def parse_dims(text: str) -> list[int | float]:
+    # `x` separates dimensions; a float's exponent never contains an x
+    return [parse_number(p) for p in text.split("x")]
+
+
+def whole(value: Any, what: str, span: Span, minimum: int = 1) -> int:
+    """`value` as an int >= minimum, or a positioned error saying what it should have been."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise CnnError(f"{what} must be a whole number, got {value:g}", span,
+                           "use int(...) or round(...) in the expression")
+        value = int(value)
+    if not isinstance(value, int):
+        raise CnnError(f"{what} must be a number, got {value!r}", span)
+    if value < minimum:
+        raise CnnError(f"{what} must be at least {minimum}, got {value}", span)
+    return value
+
+
+class Node(BaseModel):
+    """Base of every IR node.
+
+    Subclasses declare `kind` (a `Literal` tag, the JSON discriminator) and `keywords` (the
+    statement words that make them). The registry in `cnndsl.layers` is computed from them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keywords: ClassVar[tuple[str, ...]] = ()
+    family: ClassVar[str] = "other"  # conv, pool, norm, act, fc, combinator: for tables and colors
+    takes_branches: ClassVar[bool] = False
+
+    kind: str
+    name: str = ""
+    span: Span = Field(repr=False)
+    call: str | None = None  # "bottleneck(128, s=2)" when this node is what a block call made
+
+    # -------- elaboration: statement arguments -> field values
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict[str, Any]:
+        """Field values for a statement `keyword opts...`; raises CnnError on a bad argument."""
+        if opts:
+            raise CnnError(f"'{keyword}' takes no arguments", opts[0].span)
+        return {}
+
+    # -------- rules, for leaves; containers override `infer`
+    def shape(self, x: Shape) -> Shape:
+        return x
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape, y: Shape) -> int:
+        return 0
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        """Floating-point operations besides the 2 x MACs of convolutions and linear layers."""
+        return 0
+
+    def rf(self, x: Shape) -> tuple[int, int]:
+        """(kernel extent, stride) along H for the receptive-field arithmetic."""
+        return (1, 1)
+
+    def branches(self) -> tuple[tuple["Node", ...], ...]:
+        """Child sequences (empty for a leaf)."""
+        return ()
+
+    def describe(self) -> str:
+        """Short text such as `conv 3x3x64 s2`, for tables and diagrams."""
+        return self.keywords[0] if self.keywords else self.kind
+
+
+def need_map(x: Shape, node: Node) -> tuple[int, int, int]:
+    """(H, W, C) of a feature-map input, or a positioned error if `x` is flat."""
+    if len(x) != 3:
+        raise CnnError(f"'{node.describe()}' needs an H x W x C feature map, but its input is flat ({fmt_shape(x)})",
+                       node.span, "put it before `flatten` / `fc`")
+    return x  # type: ignore[return-value]
+
+
+AnyNode = Any  # replaced by the tagged union in cnndsl.layers
+
+
+class Network(BaseModel):
+    """A whole elaborated program."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    input: tuple[int, ...]
+    params: dict[str, Union[int, float]] = {}
+    body: tuple[Any, ...]
+    span: Span = Field(repr=False)
+
+    def _repr_svg_(self) -> str:  # Jupyter shows a network as its diagram
+        from cnndsl.backends.graphviz import to_svg
+
+        return to_svg(self)

@@ -1,0 +1,52 @@
+"""The layer registry: computed from the `Node` subclasses, never kept by hand.
+
+`REGISTRY` maps each statement keyword to its class (a duplicate keyword fails at import);
+`AnyNode` is the tagged union of every kind, discriminated by `kind`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field, TypeAdapter
+
+from cnndsl import ir
+from cnndsl.ir import Network, Node
+from cnndsl.layers import activation, attention, blocks, conv, dense, norm, pool  # noqa: F401  (registers)
+
+
+def _concrete(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        if "kind" in sub.model_fields and sub.model_fields["kind"].default is not None and \
+                isinstance(sub.model_fields["kind"].default, str):
+            out.append(sub)
+        out.extend(_concrete(sub))
+    return out
+
+
+KINDS: dict[str, type[Node]] = {}
+REGISTRY: dict[str, type[Node]] = {}
+for _cls in _concrete(Node):
+    _kind = _cls.model_fields["kind"].default
+    if _kind in KINDS and KINDS[_kind] is not _cls:
+        raise TypeError(f"two node classes share kind {_kind!r}: {KINDS[_kind].__name__}, {_cls.__name__}")
+    KINDS[_kind] = _cls
+    for _kw in _cls.keywords:
+        if _kw in REGISTRY:
+            raise TypeError(f"keyword {_kw!r} is claimed by {REGISTRY[_kw].__name__} and {_cls.__name__}")
+        REGISTRY[_kw] = _cls
+
+AnyNode = Annotated[Union[tuple(KINDS.values())], Field(discriminator="kind")]  # type: ignore[misc]
+ir.AnyNode = AnyNode
+
+_ns = {"Body": tuple[AnyNode, ...], "AnyNode": AnyNode}
+for _cls in KINDS.values():
+    if issubclass(_cls, blocks.Container):
+        _cls.model_rebuild(force=True, _types_namespace=_ns)
+Network.model_fields["body"].annotation = tuple[AnyNode, ...]
+Network.model_rebuild(force=True, _types_namespace=_ns)
+
+NODES = TypeAdapter(tuple[AnyNode, ...])
+
+__all__ = ["AnyNode", "KINDS", "NODES", "REGISTRY"]

@@ -1,0 +1,30 @@
+"""Activation functions: one kind, with the function named by its keyword (`relu`, `relu6`,
+`sigmoid`, `tanh`, `softmax`, `silu`, `hardswish`, `leakyrelu [slope=0.01]`, `gelu`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from cnndsl.ir import Node, Opt, Shape
+from cnndsl.layers.base import ACTIVATIONS, ActName, Args
+from cnndsl.source import Span
+
+
+class Activation(Node):
+    keywords = tuple(ACTIVATIONS)
+    family = "act"
+    kind: Literal["act"] = "act"
+    fn: ActName
+    slope: float = 0.01
+
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
+        a = Args(keyword, opts, span, keys=("slope",) if keyword == "leakyrelu" else ())
+        return {"fn": keyword, "slope": float(a.number("slope", 0.01))}
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return ACTIVATIONS[self.fn][1] * math.prod(y)
+
+    def describe(self) -> str:
+        return self.fn

@@ -1,0 +1,219 @@
+"""Combinators: sequences `< a; b >`, residual connections (He et al. 2015, arXiv:1512.03385),
+element-wise sums `add`, parallel branches joined on channels `concat` (Szegedy et al. 2014,
+GoogLeNet's Inception module, arXiv:1409.4842), auxiliary classifiers `aux`, and `repeat`.
+
+Each combinator's shape rule is its `infer(x, walk)`: it walks its children through `walk.seq`
+(which records every child's figures) and checks that the branches agree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+from cnndsl.errors import CnnError
+from cnndsl.ir import Node, Opt, Shape, fmt_shape
+from cnndsl.layers.base import ACTIVATIONS, ActName, Args
+from cnndsl.source import Span
+
+Body = tuple[Any, ...]  # tuple of nodes; the tagged union is filled in by cnndsl.layers
+
+
+class Container(Node):
+    family = "combinator"
+    takes_branches: ClassVar[bool] = True
+    min_branches: ClassVar[int] = 1
+    max_branches: ClassVar[int] = 1
+
+    @classmethod
+    def decode_branches(cls, keyword: str, opts: list[Opt], branches: list[Body], post: list[Opt],
+                        span: Span) -> dict:
+        if not cls.min_branches <= len(branches) <= cls.max_branches:
+            many = "one branch" if cls.max_branches == 1 else (
+                f"{cls.min_branches} branches" if cls.min_branches == cls.max_branches else
+                f"{cls.min_branches} to {cls.max_branches} branches" if cls.max_branches < 99 else
+                f"at least {cls.min_branches} branches")
+            raise CnnError(f"'{keyword}' takes {many}, got {len(branches)}", span,
+                           "branches are separated by '|'" if len(branches) < cls.min_branches else
+                           "did you mean concat or add?")
+        for b in branches:
+            if not b and not cls.allow_empty:
+                raise CnnError(f"'{keyword}' has an empty branch", span)
+        return cls.decode_rest(keyword, opts, branches, post, span)
+
+    allow_empty: ClassVar[bool] = False
+
+    @classmethod
+    def decode_rest(cls, keyword, opts, branches, post, span) -> dict:
+        Args(keyword, opts, span)
+        a = Args(keyword, post, span, flags=tuple(ACTIVATIONS))
+        return {"branches_": branches, "act": a.one_of(ACTIVATIONS, "activation")}
+
+    def post_flops(self, y: Shape) -> int:
+        act = getattr(self, "act", None)
+        return ACTIVATIONS[act][1] * math.prod(y) if act else 0
+
+
+def _disagree(what: str, shapes: list[Shape], node: Node, hint: str | None = None) -> CnnError:
+    got = ", ".join(fmt_shape(s) for s in shapes)
+    return CnnError(f"{what} disagree: {got}", node.span, hint)
+
+
+class Group(Container):
+    """`< a; b; c >`: a sequence; also what a block call makes."""
+
+    keywords = ()
+    kind: Literal["group"] = "group"
+    children: Body
+
+    def branches(self):
+        return (self.children,)
+
+    def infer(self, x: Shape, walk) -> Shape:
+        return walk.seq(self.children, x)
+
+    def describe(self) -> str:
+        return self.call or "group"
+
+
+class Residual(Container):
+    """`residual < body >` (identity shortcut) or `residual < body | shortcut >`, then an optional activation."""
+
+    keywords = ("residual",)
+    kind: Literal["residual"] = "residual"
+    max_branches = 2
+    body: Body
+    shortcut: Body | None = None
+    act: ActName | None = None
+
+    @classmethod
+    def decode_rest(cls, keyword, opts, branches, post, span) -> dict:
+        d = super().decode_rest(keyword, opts, branches, post, span)
+        br = d.pop("branches_")
+        return {**d, "body": br[0], "shortcut": br[1] if len(br) > 1 else None}
+
+    def branches(self):
+        return (self.body,) if self.shortcut is None else (self.body, self.shortcut)
+
+    def infer(self, x: Shape, walk) -> Shape:
+        y = walk.seq(self.body, x)
+        s = walk.seq(self.shortcut, x) if self.shortcut is not None else x
+        if y != s:
+            hint = None
+            if self.shortcut is None and len(y) == 3:
+                hint = f"give a projection shortcut: `| conv 1x1x{y[2]} s{max(1, x[0] // y[0])} nobias bn`"
+            raise _disagree("residual body and shortcut", [y, s], self, hint)
+        return y
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return math.prod(y) + self.post_flops(y)
+
+    def describe(self) -> str:
+        return self.call or "residual"
+
+
+class MultiBranch(Container):
+    min_branches = 2
+    max_branches = 99
+    paths: tuple[Body, ...]
+    act: ActName | None = None
+
+    @classmethod
+    def decode_rest(cls, keyword, opts, branches, post, span) -> dict:
+        d = super().decode_rest(keyword, opts, branches, post, span)
+        paths = tuple(d.pop("branches_"))
+        return {**d, "paths": paths}
+
+    def branches(self):
+        return self.paths
+
+    def describe(self) -> str:
+        return self.call or self.kind
+
+
+class Add(MultiBranch):
+    """`add < a | b | ... >`: the element-wise sum of its branches, in the order written."""
+
+    keywords = ("add",)
+    kind: Literal["add"] = "add"
+
+    def infer(self, x: Shape, walk) -> Shape:
+        ys = [walk.seq(p, x) for p in self.paths]
+        if any(y != ys[0] for y in ys):
+            raise _disagree("add branches", ys, self)
+        return ys[0]
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return (len(self.paths) - 1) * math.prod(y) + self.post_flops(y)
+
+
+class Concat(MultiBranch):
+    """`concat < a | b | ... >`: branches side by side, joined on the channel axis."""
+
+    keywords = ("concat",)
+    kind: Literal["concat"] = "concat"
+
+    def infer(self, x: Shape, walk) -> Shape:
+        ys = [walk.seq(p, x) for p in self.paths]
+        if any(len(y) != len(ys[0]) or y[:-1] != ys[0][:-1] for y in ys):
+            raise _disagree("concat branches (H x W must match)", ys, self,
+                            "every branch must keep the same spatial size (check strides and padding)")
+        return (*ys[0][:-1], sum(y[-1] for y in ys))
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return self.post_flops(y)
+
+
+class Aux(Container):
+    """`aux [from LABEL] < head >`: an auxiliary classifier. In training mode the network also
+    returns its output; in eval mode it is skipped. `from LABEL` taps an earlier labeled statement
+    of the same sequence (so the head can be declared where the reference registers it)."""
+
+    keywords = ("aux",)
+    kind: Literal["aux"] = "aux"
+    family = "aux"
+    body: Body
+    tap: str | None = None
+
+    @classmethod
+    def decode_rest(cls, keyword, opts, branches, post, span) -> dict:
+        if post:
+            raise CnnError("'aux' takes nothing after its '>'", post[0].span)
+        tap = None
+        if opts:
+            if len(opts) != 2 or opts[0].key or opts[0].value != "from" or opts[1].key:
+                raise CnnError("'aux' takes an optional `from LABEL`", opts[0].span,
+                               "like `aux from inception4a < ... >`")
+            tap = opts[1].value
+        return {"body": branches[0], "tap": tap}
+
+    def branches(self):
+        return (self.body,)
+
+    def infer(self, x: Shape, walk) -> Shape:
+        source = walk.tapped(self.tap, self) if self.tap else x
+        walk.seq(self.body, source, aux=True)
+        return x
+
+    def describe(self) -> str:
+        return f"aux from {self.tap}" if self.tap else "aux"
+
+
+class Repeat(Container):
+    """What `repeat N { ... }` made: the N copies, spliced into the enclosing sequence (no module)."""
+
+    keywords = ()
+    kind: Literal["repeat"] = "repeat"
+    count: int
+    copies: tuple[Body, ...]
+
+    def branches(self):
+        return self.copies
+
+    def infer(self, x: Shape, walk) -> Shape:
+        for copy in self.copies:
+            x = walk.seq(copy, x)
+        return x
+
+    def describe(self) -> str:
+        return f"repeat {self.count}"

@@ -1,0 +1,99 @@
+"""The classifier end: `flatten`, fully connected `fc N`, `dropout P` (Srivastava et al. 2014),
+and `identity` (a branch that passes its input through)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from cnndsl.errors import CnnError
+from cnndsl.ir import Node, Opt, Shape, fmt_shape
+from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, Fused, whole_at
+from cnndsl.source import Span
+
+
+def flat_size(x: Shape, node: Node) -> int:
+    """Features of a flat input; a 1 x 1 x C map counts as flat (it follows `gap`)."""
+    if len(x) == 1:
+        return x[0]
+    if x[0] == 1 and x[1] == 1:
+        return x[2]
+    raise CnnError(f"'{node.describe()}' needs a flat input, but gets {fmt_shape(x)}", node.span,
+                   "add `flatten` (or `gap`) before it")
+
+
+class Flatten(Node):
+    """`flatten`: H x W x C -> H*W*C."""
+
+    keywords = ("flatten",)
+    kind: Literal["flatten"] = "flatten"
+
+    def shape(self, x: Shape) -> Shape:
+        return (math.prod(x),)
+
+    def rf(self, x: Shape) -> tuple[int, int]:  # every output sees the whole map
+        return (x[0], x[0]) if len(x) == 3 else (1, 1)
+
+
+class FC(Fused):
+    """`fc N [nobias] [bn] [act]`: a fully connected (linear) layer."""
+
+    keywords = ("fc",)
+    family = "fc"
+    kind: Literal["fc"] = "fc"
+    out: int
+    bias: bool = True
+
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
+        a = Args(keyword, opts, span, flags=("nobias", *FUSE_FLAGS), keys=FUSE_KEYS)
+        nums, where = a.required((1,), "a number of outputs", "1000")
+        return dict(out=whole_at(nums[0], "outputs", where), bias=not a.flag("nobias"), **cls.decode_tail(a))
+
+    def shape(self, x: Shape) -> Shape:
+        flat_size(x, self)
+        return (self.out,)
+
+    def rf(self, x: Shape) -> tuple[int, int]:
+        return (x[0], x[0]) if len(x) == 3 else (1, 1)
+
+    def params(self, x: Shape) -> int:
+        return flat_size(x, self) * self.out + (self.out if self.bias else 0) + self.tail_params(self.out)
+
+    def macs(self, x: Shape, y: Shape) -> int:
+        return flat_size(x, self) * self.out
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return (self.out if self.bias else 0) + self.tail_flops(y)
+
+    def describe(self) -> str:
+        return f"fc {self.out}{self.tail_text()}"
+
+
+class Dropout(Node):
+    """`dropout P`, 0 <= P < 1: zeroes a fraction P of activations while training."""
+
+    keywords = ("dropout",)
+    kind: Literal["dropout"] = "dropout"
+    p: float = 0.5
+
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
+        a = Args(keyword, opts, span)
+        got = a.positional((1,), "a probability", "0.5")
+        if got is None:
+            return {}
+        (p,), where = got
+        if not 0 <= p < 1:
+            raise CnnError(f"dropout probability must be in [0, 1), got {p:g}", where)
+        return {"p": float(p)}
+
+    def describe(self) -> str:
+        return f"dropout {self.p:g}"
+
+
+class Identity(Node):
+    """`identity`: passes its input through (an explicit branch of `add`)."""
+
+    keywords = ("identity",)
+    kind: Literal["identity"] = "identity"

@@ -1,0 +1,64 @@
+"""Normalization: batch norm `bn` (Ioffe & Szegedy 2015, arXiv:1502.03167) and AlexNet's local
+response normalization `lrn` (Krizhevsky et al. 2012)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from cnndsl.ir import Opt, Shape
+from cnndsl.layers.base import ACTIVATIONS, FUSE_KEYS, Args, Fused, Node, whole_at
+from cnndsl.source import Span
+
+
+class BatchNorm(Fused):
+    """`bn [eps=1e-5] [momentum=0.1] [act]`: BatchNorm2d on feature maps, BatchNorm1d on flat input."""
+
+    keywords = ("bn",)
+    family = "norm"
+    kind: Literal["bn"] = "bn"
+    bn: bool = True
+
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
+        a = Args(keyword, opts, span, flags=tuple(ACTIVATIONS), keys=FUSE_KEYS)
+        a.flags["bn"] = None  # a bn statement is its own batch norm
+        return cls.decode_tail(a)
+
+    def params(self, x: Shape) -> int:
+        return 2 * x[-1]
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return self.tail_flops(y)
+
+    def describe(self) -> str:
+        return "bn" + (f" {self.act}" if self.act else "")
+
+    def parts(self) -> int:
+        return 1 + (self.act is not None)
+
+
+class LRN(Node):
+    """`lrn size=5 alpha=0.0001 beta=0.75 k=2`: AlexNet's local response normalization across channels."""
+
+    keywords = ("lrn",)
+    family = "norm"
+    kind: Literal["lrn"] = "lrn"
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 2.0
+
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
+        a = Args(keyword, opts, span, keys=("size", "alpha", "beta", "k"))
+        size = a.keys.get("size")
+        return dict(size=whole_at(a.number("size", 5), "size", size.span if size else span),
+                    alpha=float(a.number("alpha", 1e-4)), beta=float(a.number("beta", 0.75)),
+                    k=float(a.number("k", 2.0)))
+
+    def flops(self, x: Shape, y: Shape) -> int:  # a windowed sum of squares, then a power and a divide
+        return math.prod(y) * (self.size + 3)
+
+    def describe(self) -> str:
+        return f"lrn size={self.size}"

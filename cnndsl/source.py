@@ -1,0 +1,57 @@
+"""Source files and positions: every AST node, IR node and error carries a `Span`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+# Texts of the files parsed in this process, so an error can show its source line.
+# Keyed by the name the user knows the file by; bounded by the file-size limit times the files opened.
+_TEXTS: dict[str, str] = {}
+
+
+class Span(BaseModel):
+    """A region of a source file, 1-based lines and columns, end exclusive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+def remember(file: str, text: str) -> None:
+    """Keep `text` so errors in `file` can quote their line."""
+    _TEXTS[file] = text
+
+
+def source_line(span: Span) -> str | None:
+    """The text of the span's first line, without its newline, or None if unknown."""
+    text = _TEXTS.get(span.file)
+    if text is None:
+        return None
+    lines = text.split("\n")
+    if 1 <= span.line <= len(lines):
+        return lines[span.line - 1].rstrip("\r").expandtabs(1)
+    return None
+
+
+def span_at(file: str, line: int, col: int, end_line: int | None = None, end_col: int | None = None) -> Span:
+    """A span from lark-style positions (1-based)."""
+    return Span(file=file, line=line, col=col, end_line=end_line or line, end_col=end_col or col + 1)
+
+
+def data_path(folder: str, name: str = "") -> Path:
+    """`grammars/` or `architectures/`: inside the installed package (the wheel force-includes
+    them as `cnndsl/<folder>`), or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for base in (here / folder, here.parent / folder):
+        if base.is_dir():
+            return base / name if name else base
+    raise FileNotFoundError(f"cnndsl is installed without its {folder}/ folder")
