@@ -116,6 +116,10 @@ class Node(BaseModel):
         """(kernel extent, stride) along H for the receptive-field arithmetic."""
         return (1, 1)
 
+    def parts(self) -> int:
+        """Tensors the node writes per forward (a fused `conv bn relu` writes three)."""
+        return 1
+
     def branches(self) -> tuple[tuple["Node", ...], ...]:
         """Child sequences (empty for a leaf)."""
         return ()

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from typing import NamedTuple
 
 # Texts of the files parsed in this process, so an error can show its source line.
 # Keyed by the name the user knows the file by; bounded by the file-size limit times the files opened.
 _TEXTS: dict[str, str] = {}
 
 
-class Span(BaseModel):
-    """A region of a source file, 1-based lines and columns, end exclusive."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Span(NamedTuple):
+    """A region of a source file, 1-based lines and columns, end exclusive.
+    (A NamedTuple: one is made per token, so it must be cheap; JSON shows it as an array.)"""
 
     file: str
     line: int
@@ -42,9 +41,9 @@ def source_line(span: Span) -> str | None:
     return None
 
 
-def span_at(file: str, line: int, col: int, end_line: int | None = None, end_col: int | None = None) -> Span:
-    """A span from lark-style positions (1-based)."""
-    return Span(file=file, line=line, col=col, end_line=end_line or line, end_col=end_col or col + 1)
+def join(a: Span, b: Span) -> Span:
+    """From the start of `a` to the end of `b`."""
+    return Span(a.file, a.line, a.col, b.end_line, b.end_col)
 
 
 def data_path(folder: str, name: str = "") -> Path:

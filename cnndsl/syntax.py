@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Union
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from cnndsl import expr as E
 from cnndsl.errors import CnnError
-from cnndsl.source import Span, data_path, remember
+from cnndsl.source import Span, data_path, join, remember
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NESTING = 100
@@ -127,155 +128,174 @@ class Program:
 
 
 # ---------------------------------------------------------------- parser
+#
+# The transformer runs inline in the LALR parser (no parse tree is built) and takes positions
+# from tokens: structural keywords and closing brackets are named terminals so they are kept.
+
+
+class _Ctx:
+    """Where the text being parsed sits: its file, and the offset of an `{expr}` hole."""
+
+    file = "<string>"
+    dl = 0
+    dc = 0
+
+
+_ctx = _Ctx()
+
+
+def _tok(t: Token) -> Span:
+    if _ctx.dl or _ctx.dc:
+        dc = _ctx.dc if t.line == 1 else 0
+        return Span(_ctx.file, t.line + _ctx.dl, t.column + dc, t.end_line + _ctx.dl, t.end_column + dc)
+    return Span(_ctx.file, t.line, t.column, t.end_line, t.end_column)
+
+
+def _start(x) -> Span:
+    return _tok(x) if isinstance(x, Token) else x.span
+
+
+_HOLE = re.compile(r"\{([^{}\n]*)\}")
+
+
+def _word(tok: Token) -> Word:
+    span = _tok(tok)
+    text = str(tok)
+    if "{" not in text:
+        return Word(text, span, (text,))
+    pieces: list = []
+    pos = 0
+    for m in _HOLE.finditer(text):
+        if m.start() > pos:
+            pieces.append(text[pos:m.start()])
+        pieces.append(parse_expr(m.group(1), _ctx.file, span.line, span.col + m.start(1)))
+        pos = m.end()
+    if pos < len(text):
+        pieces.append(text[pos:])
+    return Word(text, span, tuple(pieces))
+
+
+def _label(stmt, label: Token):
+    lw = _word(label)
+    return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
+
+
+def _bin(op):
+    def method(self, items):
+        left, right = items
+        return E.BinOp(op, left, right, join(left.span, right.span))
+    return method
+
+
+class _ToAst(Transformer):
+    def start(self, items):
+        return tuple(i for i in items if i is not None)
+
+    body = start
+
+    def stmt(self, items):
+        label, core = items
+        if isinstance(core, tuple):  # a bare `< ... >` group
+            core = Group(None, core[0], core[1])
+        return core if label is None else _label(core, label)
+
+    def arg(self, items):
+        key, value = items
+        if value is None:
+            w = _word(key)
+            return Arg(None, w, w.span)
+        k, v = _word(key), _word(value)
+        return Arg(k, v, join(k.span, v.span))
+
+    def layer(self, items):
+        head, *rest = items
+        args, post, branches = [], [], None
+        end = head_span = _tok(head)
+        for it in rest:
+            if isinstance(it, Arg):
+                (post if branches is not None else args).append(it)
+                end = it.span
+            elif isinstance(it, tuple):
+                branches, end = it
+        return Layer(None, _word(head), tuple(args), branches, tuple(post), join(head_span, end))
+
+    def group(self, items):
+        lt, *bodies, gt = items
+        return tuple(bodies), join(_tok(lt), _tok(gt))
+
+    def call(self, items):
+        name, *actuals, rpar = items
+        return Call(None, _word(name), tuple(a for a in actuals if a is not None), join(_tok(name), _tok(rpar)))
+
+    def positional(self, items):
+        return (None, items[0])
+
+    def keyword(self, items):
+        return (str(items[0]), items[1])
+
+    def repeat(self, items):
+        kw, count, body, rbrace = items
+        return Repeat(None, _word(count), body, join(_tok(kw), _tok(count)))
+
+    def network(self, items):
+        return NetworkDecl(str(items[1]), join(_tok(items[0]), _tok(items[1])))
+
+    def input(self, items):
+        return InputDecl(_word(items[1]), join(_tok(items[0]), _tok(items[1])))
+
+    def param(self, items):
+        return ParamDecl(str(items[1]), items[2], join(_tok(items[0]), items[2].span))
+
+    def use(self, items):
+        return UseDecl(str(items[1])[1:-1], join(_tok(items[0]), _tok(items[1])))
+
+    def block(self, items):
+        kw, name, *formals, body, rbrace = items
+        return BlockDecl(str(name), tuple(f for f in formals if f is not None), body, join(_tok(kw), _tok(name)))
+
+    def formal(self, items):
+        return (str(items[0]), items[1])
+
+    def number(self, items):
+        text = str(items[0])
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+        return E.Num(value, _tok(items[0]))
+
+    def var(self, items):
+        return E.Var(str(items[0]), _tok(items[0]))
+
+    def func(self, items):
+        name, *args, rpar = items
+        return E.Func(str(name), tuple(a for a in args if a is not None), join(_tok(name), _tok(rpar)))
+
+    def neg(self, items):
+        return E.Neg(items[1], join(_tok(items[0]), items[1].span))
+
+    def pos(self, items):
+        return items[0]
+
+    add, sub, mul, div, floordiv, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%")
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """Lark's analysis of the grammar, cached on disk (2-3x faster start); off if not writable."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"cnndsl-grammar-{digest}.lark-cache"
+    try:
+        path.touch(exist_ok=True)
+    except OSError:
+        return False
+    return str(path)
 
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = data_path("grammars", "cnn.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", lexer="contextual", start=["start", "expr"],
-                propagate_positions=True, maybe_placeholders=True, cache=False)
-
-
-def _span(file: str, meta_or_token) -> Span:
-    m = meta_or_token
-    if isinstance(m, Token):
-        return Span(file=file, line=m.line, col=m.column, end_line=m.end_line, end_col=m.end_column)
-    return Span(file=file, line=m.line, col=m.column, end_line=m.end_line, end_col=m.end_column)
-
-
-_HOLE = re.compile(r"\{([^{}\n]*)\}")
-
-
-@v_args(meta=True)
-class _ToAst(Transformer):
-    def __init__(self, file: str, line_offset: int = 0, col_offset: int = 0):
-        super().__init__()
-        self.file = file
-        self.dl = line_offset
-        self.dc = col_offset
-
-    def sp(self, m) -> Span:
-        if self.dl or self.dc:  # positions inside a {hole}: shift onto the hole's line
-            return Span(file=self.file, line=m.line + self.dl, col=m.column + self.dc,
-                        end_line=m.end_line + self.dl, end_col=m.end_column + self.dc)
-        return _span(self.file, m)
-
-    # ---- words and statements
-    def word(self, tok: Token) -> Word:
-        span = self.sp(tok)
-        text = str(tok)
-        if "{" not in text:
-            return Word(text, span, (text,))
-        pieces: list = []
-        pos = 0
-        for m in _HOLE.finditer(text):
-            if m.start() > pos:
-                pieces.append(text[pos:m.start()])
-            pieces.append(parse_expr(m.group(1), self.file, span.line, span.col + m.start(1)))
-            pos = m.end()
-        if pos < len(text):
-            pieces.append(text[pos:])
-        if "{" in "".join(p for p in pieces if isinstance(p, str)) or "}" in "".join(
-                p for p in pieces if isinstance(p, str)):
-            raise CnnError("unbalanced '{' in word", span)
-        return Word(text, span, tuple(pieces))
-
-    def start(self, meta, items):
-        return tuple(i for i in items if i is not None)
-
-    def body(self, meta, items):
-        return tuple(i for i in items if i is not None)
-
-    def stmt(self, meta, items):
-        label, core = items
-        if isinstance(core, tuple):  # a bare `< ... >` group
-            core = Group(None, core, self.sp(meta))
-        if label is None:
-            return core
-        lw = self.word(label)
-        return type(core)(**{**core.__dict__, "label": lw, "span": Span(
-            file=self.file, line=lw.span.line, col=lw.span.col,
-            end_line=core.span.end_line, end_col=core.span.end_col)})
-
-    def arg(self, meta, items):
-        key, value = items
-        if value is None:
-            w = self.word(key)
-            return Arg(None, w, w.span)
-        return Arg(self.word(key), self.word(value), self.sp(meta))
-
-    def layer(self, meta, items):
-        head, *rest = items
-        args, post, branches = [], [], None
-        for it in rest:
-            if isinstance(it, Arg):
-                (post if branches is not None else args).append(it)
-            elif isinstance(it, tuple):
-                branches = it
-        return Layer(None, self.word(head), tuple(args), branches, tuple(post), self.sp(meta))
-
-    def group(self, meta, bodies):
-        return tuple(bodies)
-
-    def call(self, meta, items):
-        name, *actuals = items
-        return Call(None, self.word(name), tuple(a for a in actuals if a is not None), self.sp(meta))
-
-    def positional(self, meta, items):
-        return (None, items[0])
-
-    def keyword(self, meta, items):
-        return (str(items[0]), items[1])
-
-    def repeat(self, meta, items):
-        count, body = items
-        return Repeat(None, self.word(count), body, self.sp(meta))
-
-    # ---- header items
-    def network(self, meta, items):
-        return NetworkDecl(str(items[0]), self.sp(meta))
-
-    def input(self, meta, items):
-        return InputDecl(self.word(items[0]), self.sp(meta))
-
-    def param(self, meta, items):
-        return ParamDecl(str(items[0]), items[1], self.sp(meta))
-
-    def use(self, meta, items):
-        return UseDecl(str(items[0])[1:-1], self.sp(meta))
-
-    def block(self, meta, items):
-        name, *formals, body = items
-        return BlockDecl(str(name), tuple(f for f in formals if f is not None), body, self.sp(meta))
-
-    def formal(self, meta, items):
-        return (str(items[0]), items[1])
-
-    # ---- expressions
-    def number(self, meta, items):
-        text = str(items[0])
-        value = float(text) if any(c in text for c in ".eE") else int(text)
-        return E.Num(value, self.sp(meta))
-
-    def var(self, meta, items):
-        return E.Var(str(items[0]), self.sp(meta))
-
-    def func(self, meta, items):
-        name, *args = items
-        return E.Func(str(name), tuple(a for a in args if a is not None), self.sp(meta))
-
-    def neg(self, meta, items):
-        return E.Neg(items[0], self.sp(meta))
-
-    def pos(self, meta, items):
-        return items[0]
-
-    def _bin(op):  # noqa: N805 - a factory of methods
-        def method(self, meta, items):
-            return E.BinOp(op, items[0], items[1], self.sp(meta))
-        return method
-
-    add, sub, mul, div, floordiv, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%")
+                maybe_placeholders=True, transformer=_ToAst(), cache=_cache_file(grammar))
 
 
 # Token kinds as a user would call them, for syntax errors.
@@ -345,14 +365,14 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
 
 def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -> E.Expr:
     """Parse one expression; positions are reported as if it began at (line, col)."""
+    saved = (_ctx.file, _ctx.dl, _ctx.dc)
+    _ctx.file, _ctx.dl, _ctx.dc = file, line - 1, col - 1
     try:
-        tree = _parser().parse(text, start="expr")
+        return _parser().parse(text, start="expr")
     except UnexpectedInput as exc:
         raise _syntax_error(exc, file, text, line - 1, col - 1) from None
-    try:
-        return _ToAst(file, line - 1, col - 1).transform(tree)
-    except VisitError as exc:
-        raise exc.orig_exc from None
+    finally:
+        _ctx.file, _ctx.dl, _ctx.dc = saved
 
 
 def _check_limits(text: str, file: str) -> None:
@@ -394,12 +414,9 @@ def parse_program(text: str, file: str = "<string>") -> Program:
             line = text.count("\n", 0, m.start()) + 1
             col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
             comments.append(Comment(line, col, m.group(1).rstrip()))
+    _ctx.file, _ctx.dl, _ctx.dc = file, 0, 0
     try:
-        tree = _parser().parse(text, start="start")
+        items = _parser().parse(text, start="start")
     except UnexpectedInput as exc:
         raise _syntax_error(exc, file, text) from None
-    try:
-        items = _ToAst(file).transform(tree)
-    except VisitError as exc:
-        raise exc.orig_exc from None
-    return Program(file, items, tuple(comments))
+    return Program(file, items or (), tuple(comments))

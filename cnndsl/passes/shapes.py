@@ -134,7 +134,7 @@ class Walk:
             y = node.shape(x)
             p, m = node.params(x), node.macs(x, y)
             f = node.flops(x, y) + 2 * m
-            act = math.prod(y) * (node.parts() if hasattr(node, "parts") else 1)
+            act = math.prod(y) * node.parts()
             row.update(output=y, params=p, macs=m, flops=f, activations=act,
                        own_params=p, own_macs=m, own_flops=f, own_activations=act)
             k, s = node.rf(x)
