@@ -1,0 +1,55 @@
+"""`cnndsl render FILE [-o OUT.svg|.png|.pdf|.dot] ...`: draw a network's diagram with Graphviz."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from cnndsl.commands import add_set, load
+from cnndsl.errors import CnnError
+
+FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def add_parser(sub):
+    p = sub.add_parser("render", help="draw a network's diagram (SVG, PNG, PDF or DOT)",
+                       description="Draw the network as a Graphviz diagram: block calls and repeats collapsed, "
+                                   "tensor shapes (H x W x C) on the edges, colors by layer family. "
+                                   "The format follows the suffix of -o; without -o the DOT text is printed.")
+    p.add_argument("file", metavar="FILE", help="a .cnn file, or a shipped architecture by name")
+    p.add_argument("-o", "--output", metavar="OUT", help="OUT.svg, OUT.png, OUT.pdf or OUT.dot")
+    add_set(p)
+    p.add_argument("--depth", type=int, default=0, metavar="N", help="open block calls N levels deep (default 0)")
+    p.add_argument("--expand", action="store_true", help="open every block and repeat: one node per layer")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
+    p.add_argument("--no-shapes", dest="shapes", action="store_false", help="leave the shapes off the edges")
+    p.add_argument("--params", action="store_true", help="show each node's parameter count")
+    p.add_argument("--theme", choices=("light", "dark", "print"), default="light", help="colors (default light)")
+    p.add_argument("--title", help="the diagram's title (default: the network's name); any Unicode")
+    return p
+
+
+def output_format(path: str) -> str:
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise CnnError(f"cannot tell the format of '{path}'", hint=f"end the name in .{', .'.join(FORMATS)}")
+    return fmt
+
+
+def run(args) -> int:
+    from cnndsl.backends.graphviz import render
+
+    if args.depth < 0:
+        raise CnnError(f"--depth must be 0 or more, got {args.depth}")
+    fmt = output_format(args.output) if args.output else "dot"
+    net = load(args.file, args)
+    data = render(net, fmt, depth=args.depth, expand=args.expand, rankdir=args.rankdir, shapes=args.shapes,
+                  params=args.params, theme=args.theme, title=args.title)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as exc:
+            raise CnnError(f"cannot write '{args.output}': {exc.strerror}") from None
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    return 0
