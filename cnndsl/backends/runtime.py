@@ -1,0 +1,146 @@
+"""The few PyTorch modules with a fixed forward that the built network is made of.
+
+A `Scope` is one module of the network: its registered children (leaves, or scopes of their
+own) and a static `plan`, nested tuples that `forward` walks. The plan is fixed when the module is
+built, so `torch.compile` and `torch.fx` unroll the walk into straight-line code. The plan's
+operations (first element of each tuple):
+
+    ("m", name, flatten, save, aux)      run the child `name` (after `torch.flatten(x, 1)` if
+                                         `flatten`); keep its output under `name` if `save`; the
+                                         child returns `(y, aux outputs)` in training mode if `aux`
+    ("residual", body, shortcut, act, inplace)   body(x) + shortcut(x) (identity if None), then act
+    ("add", paths, act)                  the sum of the paths
+    ("concat", paths, act)               the paths joined on channels
+    ("aux", tap, body)                   training mode only: run `body` on x (or on the saved
+                                         output `tap`) and collect the result; passes x through
+
+`act` is None or ("F.relu" / "torch.sigmoid" ..., keyword-argument pairs).
+Imported only by `cnndsl.backends.torch_module`, never by `import cnndsl`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2017), laid out as timm's `SEModule`: `fc1`, `fc2`."""
+
+    def __init__(self, channels: int, rd_channels: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        s = self.fc2(self.act(self.fc1(s)))
+        return x * s.sigmoid()
+
+
+_NAMESPACES = {"F": F, "torch": torch}
+
+
+def _act(x, act):
+    if act is None:
+        return x
+    fn, kwargs = act  # ("F.relu", ()) or ("torch.sigmoid", ()) or ("F.leaky_relu", (("negative_slope", 0.2),))
+    namespace, _, name = fn.partition(".")
+    return getattr(_NAMESPACES[namespace], name)(x, **dict(kwargs))
+
+
+def _seq(mod, ops, x, env, aux):
+    for op in ops:
+        x = _RUN[op[0]](mod, op, x, env, aux)
+    return x
+
+
+def _call(mod, op, x, env, aux):
+    _, name, flatten, save, emits = op
+    if flatten:
+        x = torch.flatten(x, 1)
+    y = getattr(mod, name)(x)
+    if emits and mod.training:
+        y, more = y
+        aux.extend(more)
+    if save:
+        env[name] = y
+    return y
+
+
+def _residual(mod, op, x, env, aux):
+    _, body, shortcut, act, inplace = op
+    y = _seq(mod, body, x, env, aux)
+    s = x if shortcut is None else _seq(mod, shortcut, x, env, aux)
+    if inplace:
+        y += s
+    else:
+        y = y + s
+    return _act(y, act)
+
+
+def _add(mod, op, x, env, aux):
+    _, paths, act = op
+    y = _seq(mod, paths[0], x, env, aux)
+    for path in paths[1:]:
+        y = y + _seq(mod, path, x, env, aux)
+    return _act(y, act)
+
+
+def _concat(mod, op, x, env, aux):
+    _, paths, act = op
+    return _act(torch.cat([_seq(mod, p, x, env, aux) for p in paths], 1), act)
+
+
+def _aux(mod, op, x, env, aux):
+    _, tap, body = op
+    if mod.training:
+        aux.append(_seq(mod, body, x if tap is None else env[tap], env, aux))
+    return x
+
+
+_RUN = {"m": _call, "residual": _residual, "add": _add, "concat": _concat, "aux": _aux}
+
+
+class Scope(nn.Module):
+    """One module of the network: its children by name and the plan that runs them."""
+
+    def __init__(self, plan: tuple, emits_aux: bool = False) -> None:
+        super().__init__()
+        self.plan = plan
+        self.emits_aux = emits_aux
+
+    def forward(self, x: torch.Tensor):
+        env: dict = {}
+        aux: list = []
+        y = _seq(self, self.plan, x, env, aux)
+        if self.emits_aux and self.training:
+            return y, tuple(aux)
+        return y
+
+
+class Network(Scope):
+    """The whole network. Returns the output; in training mode with auxiliary heads, the named
+    tuple `outputs_type(out, aux...)`; with `features`, an ordered dict of those labels' outputs."""
+
+    def __init__(self, plan: tuple, outputs_type=None, features: tuple[str, ...] = ()) -> None:
+        super().__init__(plan, emits_aux=False)
+        self.outputs_type = outputs_type
+        self.features = features
+
+    def forward(self, x: torch.Tensor):
+        env: dict = {}
+        aux: list = []
+        y = _seq(self, self.plan, x, env, aux)
+        if self.features:
+            out = OrderedDict()
+            for name in self.features:
+                out[name] = env[name]
+            return out
+        if self.outputs_type is not None and self.training:
+            return self.outputs_type(y, *aux)
+        return y
