@@ -25,8 +25,8 @@ class Row:
     """Figures of one node. For a combinator, `params`/`macs`/`flops`/`activations` include its
     children; `own_*` are the node's own share (e.g. the addition of a residual)."""
 
-    path: str  # dotted module name, as in state_dict keys ("" for a node with no module)
-    depth: int
+    path: str  # dotted module name, as in state_dict keys; a node with no module repeats its parent's
+    depth: int  # module nesting depth (a node with no module does not add a level)
     node: Node
     input: Shape
     output: Shape
@@ -34,13 +34,14 @@ class Row:
     macs: int
     flops: int
     activations: int
-    rf: int  # receptive field size (pixels of the input seen by one output)
-    jump: int  # effective stride: input pixels between neighbouring outputs
+    rf: int  # receptive field size along H (input pixels seen by one output)
+    jump: int  # effective stride along H: input pixels between neighbouring outputs
     aux: bool  # inside an auxiliary head: skipped in eval mode
     own_params: int
     own_macs: int
     own_flops: int
     own_activations: int
+    parent: int | None = None  # index in `Analysis.rows` of the enclosing node
 
 
 @dataclass(frozen=True)
@@ -53,26 +54,42 @@ class Analysis:
     macs: int  # eval-mode forward, auxiliary heads skipped
     flops: int
     activations: int
-    peak_activation: int  # the largest single output tensor, in elements
+    peak_activation: int  # the largest single tensor an eval-mode forward writes, in elements
     rf: int
     jump: int
+
+    def children(self, index: int | None) -> list[int]:
+        """Indices of the rows directly inside row `index` (`None`: the top level)."""
+        return [i for i, r in enumerate(self.rows) if r.parent == index]
+
+
+# combinators that write a tensor of their own (the sum or the concatenation)
+_JOINS = frozenset(("residual", "add", "concat"))
 
 
 @dataclass
 class _Frame:
     entry: tuple[int, int]
     parallel: bool
+    index: int
     ends: list = field(default_factory=list)
+    kids: list = field(default_factory=list)
 
 
 class Walk:
-    """The walker handed to combinators' `infer`: `seq` runs a child sequence and records rows."""
+    """The walker handed to combinators' `infer`: `seq` runs a child sequence and records rows.
+
+    Receptive fields follow Araujo et al. (Distill 2019): a layer of kernel extent k and stride s
+    maps (r, j) to (r + (k - 1) * j, j * s); parallel branches start from the same (r, j) and the
+    join keeps the largest of each.
+    """
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
         self.prefix: list[str] = []
         self.taps: list[dict[str, tuple]] = [{}]
         self.frames: list[_Frame] = []
+        self.top: list[int] = []
         self.r, self.j = 1, 1
         self.aux = 0
 
@@ -80,7 +97,10 @@ class Walk:
         return ".".join([*self.prefix, name]) if name else ".".join(self.prefix)
 
     def tapped(self, label: str, node: Node) -> Shape:
-        shape, r, j = self.taps[-1][label]
+        scope = self.taps[-2] if node.name else self.taps[-1]  # the sequence the tapping node sits in
+        if label not in scope:
+            raise CnnError(f"'aux from {label}': no earlier statement labeled '{label}' in this sequence", node.span)
+        shape, r, j = scope[label]
         self.r, self.j = r, j
         return shape
 
@@ -98,8 +118,10 @@ class Walk:
 
     def node(self, node: Node, x: Shape) -> Shape:
         index = len(self.rows)
+        parent = self.frames[-1] if self.frames else None
+        (parent.kids if parent else self.top).append(index)
         row = {"path": self.path(node.name), "depth": len(self.prefix), "node": node, "input": x,
-               "aux": self.aux > 0 or isinstance(node, Aux)}
+               "aux": self.aux > 0 or isinstance(node, Aux), "parent": parent.index if parent else None}
         self.rows.append(row)
         if isinstance(node, Container):
             entry = (self.r, self.j)
@@ -107,11 +129,11 @@ class Walk:
             if scoped:
                 self.prefix.append(node.name)
                 self.taps.append({})
-            parallel = not isinstance(node, (Repeat, Aux)) and len(node.branches()) > 1 or (
-                node.kind == "residual")
-            self.frames.append(_Frame(entry, parallel))
+            parallel = node.kind == "residual" or (not isinstance(node, (Repeat, Aux)) and len(node.branches()) > 1)
+            fr = _Frame(entry, parallel, index)
+            self.frames.append(fr)
             y = node.infer(x, self)
-            fr = self.frames.pop()
+            self.frames.pop()
             if scoped:
                 self.prefix.pop()
                 self.taps.pop()
@@ -121,15 +143,14 @@ class Walk:
                 ends = fr.ends + ([entry] if node.kind == "residual" and len(node.branches()) == 1 else [])
                 self.r = max(e[0] for e in ends)
                 self.j = max(e[1] for e in ends)
-            for c in self.rows[index + 1:]:
-                c.setdefault("parent", index)
-            direct = [c for c in self.rows[index + 1:] if c["parent"] == index]
-            own_flops = node.flops(x, y)
-            own_act = math.prod(y) if node.kind in ("residual", "add", "concat") else 0
-            row.update(output=y, own_params=0, own_macs=0, own_flops=own_flops, own_activations=own_act)
-            for key in ("params", "macs", "flops", "activations"):
-                total = row[f"own_{key}"] + sum(c[key] for c in direct if key == "params" or not c["aux"] or row["aux"])
-                row[key] = total
+            own_act = math.prod(y) * (1 + (getattr(node, "act", None) is not None)) if node.kind in _JOINS else 0
+            row.update(output=y, own_params=0, own_macs=0, own_flops=node.flops(x, y), own_activations=own_act)
+            kids = [self.rows[i] for i in fr.kids]
+            counted = kids if row["aux"] else [c for c in kids if not c["aux"]]  # eval mode skips aux heads
+            row["params"] = sum(c["params"] for c in kids)
+            row["macs"] = sum(c["macs"] for c in counted)
+            row["flops"] = row["own_flops"] + sum(c["flops"] for c in counted)
+            row["activations"] = own_act + sum(c["activations"] for c in counted)
         else:
             y = node.shape(x)
             p, m = node.params(x), node.macs(x, y)
@@ -147,7 +168,7 @@ class Walk:
 
 
 def analyze(network: Network) -> Analysis:
-    """Shapes, figures and receptive fields of every node of `network`.
+    """Shapes, figures and receptive fields of every node of `network`, in one linear walk.
 
     Raises:
         CnnError: a shape that cannot work, at the statement's position.
@@ -157,22 +178,17 @@ def analyze(network: Network) -> Analysis:
         y = walk.seq(network.body, tuple(network.input))
     except RecursionError:  # pragma: no cover - nesting is bounded by the parser
         raise CnnError("the network is nested too deeply", network.span) from None
-    rows = []
-    top = [r for r in walk.rows if r.setdefault("parent", None) is None]
-    for r in walk.rows:
-        r = {k: v for k, v in r.items() if k != "parent"}
-        rows.append(Row(**r))
-    params = sum(r["params"] for r in top)
-    aux_params = sum(r["params"] for r in top if r["aux"]) + sum(
-        r.params for r in rows if isinstance(r.node, Aux) and r.depth > 0)
-    main = [r for r in top if not r["aux"]]
-    leaves = [r for r in rows if not isinstance(r.node, Container) and not r.aux]
+    rows = tuple(Row(**r) for r in walk.rows)
+    top = [rows[i] for i in walk.top]
+    main = [r for r in top if not r.aux]
+    # an auxiliary head's parameters: the outermost `aux` rows (a head inside a head counts once)
+    aux_params = sum(r.params for r in rows if isinstance(r.node, Aux) and (r.parent is None or not rows[r.parent].aux))
+    peak = max((math.prod(r.output) for r in rows if not r.aux and (r.own_activations or not r.node.takes_branches)),
+               default=0)
     return Analysis(
-        network=network, rows=tuple(rows), output=y, params=params, aux_params=aux_params,
-        macs=sum(r["macs"] for r in main), flops=sum(r["flops"] for r in main),
-        activations=sum(r["activations"] for r in main),
-        peak_activation=max((math.prod(r.output) for r in leaves), default=0),
-        rf=walk.r, jump=walk.j)
+        network=network, rows=rows, output=y, params=sum(r.params for r in top), aux_params=aux_params,
+        macs=sum(r.macs for r in main), flops=sum(r.flops for r in main),
+        activations=sum(r.activations for r in main), peak_activation=peak, rf=walk.r, jump=walk.j)
 
 
 def infer_shapes(network: Network) -> Shape:
