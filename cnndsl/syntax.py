@@ -235,7 +235,7 @@ class _ToAst(Transformer):
 
     def repeat(self, items):
         kw, count, body, rbrace = items
-        return Repeat(None, _word(count), body, join(_tok(kw), _tok(count)))
+        return Repeat(None, _word(count), body, join(_tok(kw), _tok(rbrace)))
 
     def network(self, items):
         return NetworkDecl(str(items[1]), join(_tok(items[0]), _tok(items[1])))
@@ -251,7 +251,7 @@ class _ToAst(Transformer):
 
     def block(self, items):
         kw, name, *formals, body, rbrace = items
-        return BlockDecl(str(name), tuple(f for f in formals if f is not None), body, join(_tok(kw), _tok(name)))
+        return BlockDecl(str(name), tuple(f for f in formals if f is not None), body, join(_tok(kw), _tok(rbrace)))
 
     def formal(self, items):
         return (str(items[0]), items[1])
