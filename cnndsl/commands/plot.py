@@ -88,6 +88,7 @@ def _pyplot():
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
     matplotlib.rcParams["font.family"] = [f for f in FONTS if f in installed] or ["sans-serif"]
+    matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, editable on a slide
     return plt
 
 
