@@ -177,7 +177,7 @@ def layer_csv_table(stats_list, depth: int | None = None) -> Table:
 
 TOTALS = [  # (title, key, text)
     ("input", "input", shape), ("output", "output", shape), ("params", "params", count),
-    ("aux params", "aux_params", count), ("MACs", "macs", count), ("MACs", "macs", human),
+    ("aux params", "aux_params", count), ("MACs", "macs", count), ("MACs (units)", "macs", human),
     ("FLOPs", "flops", count), ("activations", "activations", count), ("peak activation", "peak_activation", count),
     ("params MB fp32", "param_memory_mb", lambda m: mb(m["fp32"])),
     ("params MB fp16", "param_memory_mb", lambda m: mb(m["fp16"])),
@@ -205,20 +205,19 @@ def sweep_table(points, keys: list[str]) -> Table:
     """One row per combination of a `--sweep` grid: the overrides, then the network's totals."""
     cols = [Column(k, f"set.{k}", _num, True) for k in keys] + [
         Column("network", "network"), Column("output", "output", shape), Column("params", "params", count, True),
-        Column("params", "params_h", str, True), Column("MACs", "macs", count, True),
-        Column("MACs", "macs_h", str, True), Column("FLOPs", "flops", human, True),
+        Column("MACs", "macs", count, True), Column("", "macs_h", lambda v: f"({v})"), Column("FLOPs", "flops", human, True),
         Column("activations", "activations", human, True), Column("RF", "receptive_field", str, True)]
     recs = []
     for p in points:
         s = p.stats
         recs.append({**{f"set.{k}": v for k, v in p.set.items()}, "network": s.network, "output": s.output,
-                     "params": s.params, "params_h": human(s.params), "macs": s.macs, "macs_h": human(s.macs),
+                     "params": s.params, "macs": s.macs, "macs_h": human(s.macs),
                      "flops": s.flops, "activations": s.activations, "receptive_field": s.receptive_field})
     return Table(cols, recs, footer=["", *CONVENTION_FOOTER])
 
 
 def _num(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    return str(v)
 
 
 # ------------------------------------------------------------------ diff
@@ -226,7 +225,7 @@ def _num(v: Any) -> str:
 def diff_table(changes, a_name: str, b_name: str, totals: list[dict]) -> Table:
     """What differs between two networks, one row per difference, with what it costs."""
     cols = [Column("change", "change"), Column("name", "name"), Column(a_name, "a"), Column(b_name, "b"),
-            Column("Δparams", "d_params", signed, True), Column("ΔMACs", "d_macs", _signed_h, True)]
+            Column("what", "options"), Column("Δparams", "d_params", signed, True), Column("ΔMACs", "d_macs", _signed_h, True)]
     foot = [""] + [f"{t['figure']:<7} {t['a']:>18} -> {t['b']:>18}   ({t['delta']})" for t in totals]
     return Table(cols, [c if isinstance(c, dict) else c.record() for c in changes], footer=foot)
 
