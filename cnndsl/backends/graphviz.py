@@ -193,7 +193,8 @@ class Recorder:
         """A box around an opened block call, a labeled group or a repeated body; none otherwise."""
         mark = f"  x {times}" if times > 1 else ""
         if n.call is not None:
-            return n.call + mark
+            named = f"{n.name}: " if n.name and not n.name.isdigit() else ""
+            return named + n.call + mark
         if isinstance(n, (Group, Aux)) and n.name and not n.name.isdigit():
             return n.name + mark
         return mark.strip()
@@ -205,7 +206,8 @@ class Recorder:
         if self.opts.params and row.params:
             lines.append(f"{_count(row.params)} params{' each' if times > 1 else ''}")
         style = "block" if collapsed and n.takes_branches else n.family
-        caption = n.name if n.name and not n.name.isdigit() else None
+        shown = lines[0].split(" ")[0].split("(")[0]
+        caption = n.name if n.name and not n.name.isdigit() and n.name != shown else None  # not `fc` over `fc 1000`
         nid = self.add(n.kind if not collapsed else "block", lines, style, caption=caption)
         self.diagram.nodes[nid].mark = f"x {times}" if times > 1 else None
         self.join(tails, nid)
