@@ -111,8 +111,9 @@ def compute(network: Network, analysis=None) -> Stats:
 
         analysis = analyze(network)
     a = analysis
+    row = LayerStats.model_construct  # every value below is an int, str or bool computed by the pass
     layers = [
-        LayerStats(name=r.path, kind=r.node.kind, layer=r.node.describe(), depth=r.depth, input=list(r.input),
+        row(name=r.path, kind=r.node.kind, layer=r.node.describe(), depth=r.depth, input=list(r.input),
                    output=list(r.output), params=r.params, macs=r.macs, flops=r.flops, activations=r.activations,
                    receptive_field=r.rf, effective_stride=r.jump, aux=r.aux)
         for r in a.rows if r.node.name

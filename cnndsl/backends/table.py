@@ -157,7 +157,7 @@ def layer_table(stats, depth: int | None = None) -> Table:
 
 
 def _layer_record(layer) -> dict:
-    r = layer.model_dump()
+    r = dict(layer.__dict__)  # a flat model: its fields, without a serializer round trip
     if layer.aux:
         r["layer"] = f"{r['layer']} *aux"
     return r
@@ -170,7 +170,7 @@ LAYER_CSV = ["name", "kind", "layer", "depth", "input", "output", "params", "mac
 def layer_csv_table(stats_list, depth: int | None = None) -> Table:
     """Every layer of every network, exact numbers, one row each (csv)."""
     cols = [Column(k, k) for k in (["network"] if len(stats_list) > 1 else []) + LAYER_CSV]
-    recs = [{"network": s.network, **layer.model_dump()} for s in stats_list for layer in s.layers
+    recs = [{"network": s.network, **layer.__dict__} for s in stats_list for layer in s.layers
             if depth is None or layer.depth < depth]
     return Table(cols, recs)
 
