@@ -237,11 +237,24 @@ def test_resnet152_collapsed_and_expanded():
 
 
 @needs_dot
-def test_shipped_resnet152_at_most_40_nodes():
+def test_shipped_resnet152():
     path = ROOT / "architectures" / "resnet152.cnn"
     if not path.exists():
         pytest.skip("architectures/resnet152.cnn not shipped yet (the inline program above stands in)")
-    assert len(svg(cnndsl.parse_file(path)).nodes) <= 40
+    net = cnndsl.parse_file(path)
+    # input; conv1, bn1, relu, maxpool; layer1..4 (one stage call each); gap, fc; output
+    s = svg(net)
+    assert len(s.nodes) == 1 + 4 + 4 + 2 + 1 <= 40
+    # the stages opened: bottleneck_down(c, s) and bottleneck(c) x (n - 1) each, n = 3, 8, 36, 3
+    d1 = svg(net, depth=1)
+    assert len(d1.nodes) == 1 + 4 + 4 * 2 + 2 + 1
+    assert d1.marks() == [2, 2, 7, 35]
+    # every layer: a bottleneck is conv, bn, relu, conv, bn, relu, conv, bn (8), a stage's first one
+    # adds downsample's conv and bn; 3 + 8 + 36 + 3 = 50 bottlenecks, one add each
+    x = svg(net, expand=True)
+    leaves = 4 + 50 * 8 + 4 * 2 + 2
+    assert len(x.nodes) == leaves + 50 + 2 == 466
+    assert len(x.ids("add")) == 50
 
 
 def _expected(network) -> tuple[int, int]:
