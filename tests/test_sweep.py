@@ -112,3 +112,13 @@ def test_invalid_combination_names_it():
     src = "param w = 8; input 4x4x3; conv {w}x{w}x4"
     with pytest.raises(CnnError, match="with w=5: input 4x4x3 is too small"):
         sweep(lambda **kw: cnndsl.parse(src, **kw), {"w": ["3", "5"]})
+
+
+def test_shipped_mobilenet_grid_from_one_sweep(capsys):
+    """Issue 4, done when: the MobileNet v1 width/resolution grid (Tables 6 and 7) comes out exactly
+    from one `--sweep` call on the shipped architecture."""
+    path = ARCHITECTURES / "mobilenet.cnn"
+    assert path.exists(), "architectures/mobilenet.cnn is missing: the MobileNet v1 grid cannot be checked"
+    out = run_grid(capsys, "mobilenet")  # by name, as a user would
+    assert sorted((o["set"]["alpha"], o["set"]["res"], o["params"], o["macs"]) for o in out) == expected_grid()
+    assert [o["macs"] for o in out] == sorted(o["macs"] for o in out)
