@@ -107,18 +107,20 @@ _RUN = {"m": _call, "residual": _residual, "add": _add, "concat": _concat, "aux"
 
 
 class Scope(nn.Module):
-    """One module of the network: its children by name and the plan that runs them."""
+    """One module of the network: its children by name and the plan that runs them.
+
+    Its own attributes start with `_`, which no label can (so `features` or `plan` stay free)."""
 
     def __init__(self, plan: tuple, emits_aux: bool = False) -> None:
         super().__init__()
-        self.plan = plan
-        self.emits_aux = emits_aux
+        self._plan = plan
+        self._emits_aux = emits_aux
 
     def forward(self, x: torch.Tensor):
         env: dict = {}
         aux: list = []
-        y = _seq(self, self.plan, x, env, aux)
-        if self.emits_aux and self.training:
+        y = _seq(self, self._plan, x, env, aux)
+        if self._emits_aux and self.training:
             return y, tuple(aux)
         return y
 
@@ -129,18 +131,18 @@ class Network(Scope):
 
     def __init__(self, plan: tuple, outputs_type=None, features: tuple[str, ...] = ()) -> None:
         super().__init__(plan, emits_aux=False)
-        self.outputs_type = outputs_type
-        self.features = features
+        self._outputs_type = outputs_type
+        self._features = features
 
     def forward(self, x: torch.Tensor):
         env: dict = {}
         aux: list = []
-        y = _seq(self, self.plan, x, env, aux)
-        if self.features:
+        y = _seq(self, self._plan, x, env, aux)
+        if self._features:
             out = OrderedDict()
-            for name in self.features:
+            for name in self._features:
                 out[name] = env[name]
             return out
-        if self.outputs_type is not None and self.training:
-            return self.outputs_type(y, *aux)
+        if self._outputs_type is not None and self.training:
+            return self._outputs_type(y, *aux)
         return y

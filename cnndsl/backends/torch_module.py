@@ -556,7 +556,7 @@ def build(network: Network, *, outputs=None, weights=None):
     decoded = decode(network, outputs)
     root = runtime.Network(plan_tuple(decoded.root.plan), outputs_type(decoded), decoded.features)
     model = make_scope(decoded.root, root)
-    model.network_name = network.name
+    model._network_name = network.name
     if weights is not None:
         load_weights(model, weights)
     return model
@@ -640,7 +640,7 @@ def load_weights(model, weights) -> None:
     diff = compare(model, state)
     if diff:
         raise CnnError(
-            f"the weights do not fit the network '{getattr(model, 'network_name', type(model).__name__)}': "
+            f"the weights do not fit the network '{getattr(model, '_network_name', type(model).__name__)}': "
             f"{len(diff.missing)} missing, {len(diff.unexpected)} unexpected, {len(diff.misshaped)} mis-shaped "
             f"keys\n{diff.report()}",
             hint="to load every key that fits and keep the rest fresh (a new head for transfer learning), "
