@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cnndsl import layers as _layers  # noqa: F401  (completes the IR models: every node kind)
+from cnndsl import stats as _stats_module  # noqa: F401  (bound first, so the function below keeps the name)
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network
 

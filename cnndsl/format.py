@@ -60,7 +60,7 @@ class _Printer:
     # ---- items
     def program(self, items) -> str:
         self.seq(items, "", top=True)
-        self.flush(10**9, "")
+        self.flush(max(self.comments, default=0) + 1, "")
         while self.out and self.out[-1] == "":
             self.out.pop()
         self.align()
@@ -108,7 +108,7 @@ class _Printer:
             item.span.end_line > item.span.line) else False
 
     def item(self, it, indent: str) -> None:
-        if isinstance(it, S.BlockDecl):
+        if isinstance(it, S.BlockDecl) and not (self.single(it) and len(indent + self.inline(it)) <= WIDTH):
             formals = ", ".join(n if d is None else f"{n}={unparse(d)}" for n, d in it.formals)
             self.emit(indent, f"block {it.name}({formals}) {{", it.span.line)
             self.seq(it.body, indent + INDENT)

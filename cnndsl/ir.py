@@ -137,7 +137,6 @@ def need_map(x: Shape, node: Node) -> tuple[int, int, int]:
     return x  # type: ignore[return-value]
 
 
-AnyNode = Any  # replaced by the tagged union in cnndsl.layers
 
 
 class Network(BaseModel):
@@ -148,10 +147,10 @@ class Network(BaseModel):
     name: str
     input: tuple[int, ...]
     params: dict[str, Union[int, float]] = {}
-    body: tuple[Any, ...]
+    body: Body  # resolved by cnndsl.layers to a tuple of the tagged union of every node kind
     span: Span = Field(repr=False)
 
-    def _repr_svg_(self) -> str:  # Jupyter shows a network as its diagram
-        from cnndsl.backends.graphviz import to_svg
+    def _repr_svg_(self) -> str | None:  # Jupyter shows a network as its diagram (text if no Graphviz)
+        from cnndsl.backends.graphviz import has_dot, to_svg
 
-        return to_svg(self)
+        return to_svg(self) if has_dot() else None

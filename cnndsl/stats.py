@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import sys
-import types
 
 from pydantic import BaseModel, ConfigDict
 
@@ -124,14 +122,3 @@ def compute(network: Network, analysis=None) -> Stats:
         peak_activation=a.peak_activation, receptive_field=a.rf, effective_stride=a.jump,
         param_memory_mb=Memory.of(a.params), activation_memory_mb=Memory.of(a.activations),
         convention=CONVENTION, layers=layers)
-
-
-class _CallableModule(types.ModuleType):
-    """Importing `cnndsl.stats` (this module) rebinds the package attribute `cnndsl.stats`, which
-    is also the public function `cnndsl.stats(network)`; calling the module keeps that working."""
-
-    def __call__(self, network: Network) -> Stats:
-        return compute(network)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -301,7 +301,7 @@ def _parser() -> Lark:
 # Token kinds as a user would call them, for syntax errors.
 _TOKEN_NAMES = {
     "_SEP": "end of statement", "$END": "end of file", "WORD": "a word", "NAME": "a name",
-    "NUMBER": "a number", "STRING": "a quoted string", "LESSTHAN": "'<'", "MORETHAN": "'>'",
+    "NUMBER": "a number", "STRING": "a quoted string", "LT": "'<'", "GT": "'>'",
     "VBAR": "'|'", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'",
     "COLON": "':'", "COMMA": "','", "EQUAL": "'='",
 }
@@ -330,27 +330,28 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
         tok = getattr(exc, "token", None)
         expected = set(getattr(exc, "expected", ()) or ())
         if tok is None or tok.type == "$END":
-            msg = "unexpected end of file"
-            if "MORETHAN" in expected:
-                hint = "a group opened with '<' is not closed with '>'"
-            elif "RBRACE" in expected:
-                hint = "a '{' body is not closed with '}'"
-            elif "RPAR" in expected:
-                hint = "a '(' is not closed with ')'"
+            opened = _unclosed(text)
+            if opened is not None and not line_offset and not col_offset:
+                ch, pos = opened
+                close = {"<": ">", "{": "}", "(": ")"}[ch]
+                ln = text.count("\n", 0, pos) + 1
+                cl = pos - (text.rfind("\n", 0, pos) + 1) + 1
+                return CnnError(f"'{ch}' is never closed", Span(file, ln, cl, ln, cl + 1),
+                                f"close it with '{close}'")
             lines = text.split("\n")
             line = len(lines) + line_offset
             col = len(lines[-1]) + 1 + col_offset
             if not lines[-1] and len(lines) > 1:
                 line, col = line - 1, len(lines[-2]) + 1
             span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
-            return CnnError(msg, span, hint)
+            return CnnError("unexpected end of file", span, "the statement is not finished")
         shown = "end of line" if tok.type == "_SEP" else repr(str(tok))
         msg = f"unexpected {shown}"
         wants = sorted(_describe(t) for t in expected if not t.startswith("__"))
-        if tok.type == "MORETHAN" and "MORETHAN" not in expected:
-            hint = "this '>' closes no group"
-        elif "MORETHAN" in expected and tok.type in ("RBRACE", "$END"):
-            hint = "a group opened with '<' is not closed with '>'"
+        if tok.type in ("GT", "VBAR") and _unclosed(text[:exc.pos_in_stream]) is None:
+            hint = f"this '{tok}' is outside any < ... > group"
+        elif tok.type == "RBRACE" and _unclosed(text[:exc.pos_in_stream]) is None:
+            hint = "this '}' closes nothing"
         elif tok.type == "COLON":
             hint = "a label is one word before the statement, like `stem: conv 3x3x64`"
         elif wants and len(wants) <= 6:
@@ -361,6 +362,34 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
                     end_col=(tok.end_column or tok.column + 1) + (col_offset if line_offset or col_offset else 0))
         return CnnError(msg, span, hint)
     return CnnError(str(exc).splitlines()[0], Span(file=file, line=line, col=col, end_line=line, end_col=col + 1))
+
+
+_BRACKETS = re.compile(r'#[^\n]*|"[^"\n]*"|[<>(){}]')
+
+
+def _unclosed(text: str) -> tuple[str, int] | None:
+    """The innermost bracket still open at the end of `text`, as (char, offset), skipping
+    comments, strings and `{expr}` holes inside words."""
+    stack: list[tuple[str, int]] = []
+    pairs = {">": "<", ")": "(", "}": "{"}
+    skip = -1
+    for m in _BRACKETS.finditer(text):
+        c, pos = m.group(), m.start()
+        if c[0] in '#"' or pos <= skip:
+            continue
+        if c == "{":
+            before = text[:pos].rstrip(" \t")
+            if not (before.endswith(")") or re.search(r"(^|\s)repeat\s+\S+$", before)):
+                end = text.find("}", pos)  # a hole in a word: skip to its end
+                if end != -1 and "\n" not in text[pos:end]:
+                    skip = end
+                    continue
+            stack.append((c, pos))
+        elif c in "<(":
+            stack.append((c, pos))
+        elif stack and stack[-1][0] == pairs[c]:
+            stack.pop()
+    return stack[-1] if stack else None
 
 
 def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -> E.Expr:

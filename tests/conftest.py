@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -7,7 +6,11 @@ settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config):
+    # quick by default; `pytest --hypothesis-profile=ci` runs the thorough profile
+    settings.load_profile(config.getoption("hypothesis_profile", None) or "default")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = ROOT / "architectures"

@@ -10,7 +10,6 @@ from typing import Annotated, Union
 
 from pydantic import Field, TypeAdapter
 
-from cnndsl import ir
 from cnndsl.ir import Network, Node
 from cnndsl.layers import activation, attention, blocks, conv, dense, norm, pool  # noqa: F401  (registers)
 
@@ -38,14 +37,12 @@ for _cls in _concrete(Node):
         REGISTRY[_kw] = _cls
 
 AnyNode = Annotated[Union[tuple(KINDS.values())], Field(discriminator="kind")]  # type: ignore[misc]
-ir.AnyNode = AnyNode
 
-_ns = {"Body": tuple[AnyNode, ...], "AnyNode": AnyNode}
+_ns = {"Body": tuple[AnyNode, ...]}
 for _cls in KINDS.values():
     if issubclass(_cls, blocks.Container):
-        _cls.model_rebuild(force=True, _types_namespace=_ns)
-Network.model_fields["body"].annotation = tuple[AnyNode, ...]
-Network.model_rebuild(force=True, _types_namespace=_ns)
+        _cls.model_rebuild(_types_namespace=_ns)
+Network.model_rebuild(_types_namespace=_ns)
 
 NODES = TypeAdapter(tuple[AnyNode, ...])
 

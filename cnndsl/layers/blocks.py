@@ -9,14 +9,15 @@ Each combinator's shape rule is its `infer(x, walk)`: it walks its children thro
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from cnndsl.errors import CnnError
 from cnndsl.ir import Node, Opt, Shape, fmt_shape
 from cnndsl.layers.base import ACTIVATIONS, ActName, Args
 from cnndsl.source import Span
 
-Body = tuple[Any, ...]  # tuple of nodes; the tagged union is filled in by cnndsl.layers
+if TYPE_CHECKING:  # `Body` (a tuple of any nodes) is resolved by cnndsl.layers once every kind exists
+    Body = tuple[Node, ...]
 
 
 class Container(Node):

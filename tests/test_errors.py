@@ -1,0 +1,185 @@
+"""A corpus of malformed programs: each must give exit status 2, `FILE:LINE:COL: error:` at the
+spot worked out by hand below, the source line with a caret, and never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cnndsl.cli import main
+
+H = "input 32x32x3\n"  # most cases start with this line, so their errors sit on line 2
+
+# (id, program, line, col, words the message must contain, words the hint must contain or None)
+CASES = [
+    # ---- lexing
+    ("bad-char", H + "conv 3x3x64 @\n", 2, 13, "unexpected character '@'", None),
+    ("power-op", "param a = 2 ** 3\ninput 8x8x3\n", 1, 14, "unexpected", None),
+    ("stray-brace", H + "conv 3x3x64 }\n", 2, 13, "unexpected", "closes nothing"),
+    ("unclosed-string", 'use "x.cnn\n' + H, 1, 5, "unexpected character", None),
+    # ---- parsing
+    ("unclosed-group", H + "residual < conv 3x3x3 same\n", 2, 10, "'<' is never closed", "close it with '>'"),
+    ("stray-close", H + "conv 3x3x8 >\n", 2, 12, "unexpected '>'", "outside any < ... > group"),
+    ("stray-bar", H + "conv 3x3x8 | relu\n", 2, 12, "unexpected '|'", "outside any < ... > group"),
+    ("unclosed-block", H + "block b(c) {\n  conv 3x3x{c}\n", 2, 12, "'{' is never closed", "'}'"),
+    ("unclosed-repeat", H + "repeat 2 { relu\n", 2, 10, "'{' is never closed", "'}'"),
+    ("unclosed-call", H + "b(3\n", 2, 4, "unexpected", None),
+    ("double-colon", H + "a: b: conv 3x3x8\n", 2, 5, "unexpected ':'", "label"),
+    ("param-no-value", "param a =\n" + H, 1, 10, "unexpected", None),
+    ("repeat-no-body", H + "repeat 3 conv 3x3x8\n", 2, 10, "unexpected", None),
+    ("block-no-parens", H + "block b { relu }\n", 2, 9, "unexpected", None),
+    ("empty-expr", H + "conv 3x3x{}\n", 2, 11, "unexpected end of file", None),
+    ("bad-expr", H + "conv 3x3x{2 +}\n", 2, 14, "unexpected end of file", None),
+    # ---- names
+    ("unknown-layer", H + "conb 3x3x64\n", 2, 1, "unknown layer 'conb'", "did you mean 'conv'"),
+    ("unknown-layer-2", H + "maxpol 2\n", 2, 1, "unknown layer 'maxpol'", "'maxpool'"),
+    ("unknown-block", "block basic(c) { relu }\n" + H + "basik(3)\n", 3, 1, "unknown block 'basik'", "'basic'"),
+    ("layer-as-call", H + "relu()\n", 2, 1, "unknown block 'relu'", "is a layer"),
+    ("block-as-layer", "block basic(c) { relu }\n" + H + "basic 3\n", 3, 1, "unknown layer 'basic'", "basic(c)"),
+    ("unknown-name", H + "conv 3x3x{widht}\n", 2, 11, "unknown name 'widht'", None),
+    ("unknown-param-name", "param width = 8\n" + H + "conv 3x3x{widht}\n", 3, 11, "unknown name 'widht'", "'width'"),
+    ("unknown-function", H + "conv 3x3x{sqrt(4)}\n", 2, 11, "unknown function 'sqrt'", None),
+    ("unknown-option", H + "conv 3x3x8 strid2\n", 2, 12, "unknown option 'strid2'", None),
+    ("unknown-key", H + "se q=4\n", 2, 4, "no option 'q='", None),
+    ("aux-from-unknown", H + "a: conv 3x3x8\naux from b < gap; fc 2 >\n", 3, 1, "no earlier statement is labeled 'b'",
+     None),
+    ("duplicate-label", H + "a: relu\na: relu\n", 3, 1, "'a' is used twice", None),
+    ("reserved-label", H + "forward: relu\n", 2, 1, "reserved", None),
+    ("bad-label", H + "2x: relu\n", 2, 1, "not a valid label", None),
+    ("inline-leaf", H + "_: conv 3x3x8\n", 2, 1, "'_'", None),
+    # ---- wrong arguments
+    ("block-missing-arg", "block b(c, s=1) { conv 3x3x{c} s{s} }\n" + H + "b()\n", 3, 1, "missing the argument 'c'",
+     "b(c, s=1)"),
+    ("block-too-many", "block b(c) { conv 3x3x{c} }\n" + H + "b(1, 2)\n", 3, 1, "takes 1 arguments, got 2", "b(c)"),
+    ("block-unknown-kw", "block b(c) { conv 3x3x{c} }\n" + H + "b(d=1)\n", 3, 1, "no argument 'd'", "b(c)"),
+    ("block-twice-kw", "block b(c) { conv 3x3x{c} }\n" + H + "b(1, c=2)\n", 3, 1, "got 'c' twice", None),
+    ("conv-no-channels", H + "conv 3x3\n", 2, 6, "needs a kernel and channels", None),
+    ("conv-nothing", H + "conv\n", 2, 1, "needs a kernel and channels", None),
+    ("fc-no-size", H + "flatten; fc\n", 2, 10, "needs a number of outputs", None),
+    ("stride-twice", H + "conv 3x3x8 s1 s2\n", 2, 15, "'s' given twice", None),
+    ("two-activations", H + "conv 3x3x8 relu tanh\n", 2, 17, "more than one activation", None),
+    ("padding-twice", H + "conv 3x3x8 same p1\n", 2, 17, "padding given twice", None),
+    ("group-two-branches", H + "< relu | relu >\n", 2, 1, "a group takes one branch", "concat"),
+    ("residual-three", H + "residual < relu | relu | relu >\n", 2, 1, "at most|takes", None),
+    ("concat-one", H + "concat < relu >\n", 2, 1, "takes at least 2 branches", None),
+    ("residual-no-group", H + "residual\n", 2, 1, "needs a < ... > group", None),
+    ("conv-with-group", H + "conv 3x3x8 < relu >\n", 2, 1, "takes no < ... > group", None),
+    ("eps-without-bn", H + "conv 3x3x8 eps=0.001\n", 2, 12, "add 'bn'", None),
+    # ---- bad values
+    ("kernel-zero", H + "conv 0x3x8\n", 2, 6, "kernel size must be at least 1", None),
+    ("channels-fraction", H + "conv 3x3x{8 * 1.5 + 0.5}\n", 2, 6, "channels must be a whole number", "int("),
+    ("dropout-big", H + "dropout 1.5\n", 2, 9, "dropout probability must be in [0, 1)", None),
+    ("dropout-negative", H + "dropout -0.1\n", 2, 9, "dropout probability", None),
+    ("negative-stride", H + "conv 3x3x8 s{-1}\n", 2, 12, "unknown option|stride", None),
+    ("same-even", H + "conv 2x2x8 same\n", 2, 12, "'same' needs an odd kernel", "p1"),
+    ("pool-pad", H + "maxpool 2 p2\n", 2, 1, "more than half the window", None),
+    ("se-zero", H + "se r=0\n", 2, 4, "at least 1", None),
+    ("div-zero", H + "conv 3x3x{8 // 0}\n", 2, 11, "division by zero", None),
+    ("huge-number", H + "conv 3x3x{99999999 * 99999999 * 99999999}\n", 2, 11, "number too large", None),
+    ("bad-input", "input 32x32\n", 1, 7, "input must be H x W x C", None),
+    ("no-input", "conv 3x3x8\n", 1, 1, "no 'input' line", "input 224x224x3"),
+    ("input-twice", H + H, 2, 1, "'input' given twice", None),
+    ("param-twice", "param a = 1\nparam a = 2\n" + H, 2, 1, "declared twice", None),
+    ("block-twice", "block b() { relu }\nblock b() { relu }\n" + H, 2, 1, "defined twice", None),
+    ("block-named-layer", "block conv() { relu }\n" + H, 1, 1, "named like the layer", None),
+    ("repeat-float", H + "repeat 2.5 { relu }\n", 2, 8, "repeat count must be a whole number", None),
+    ("function-arity", H + "conv 3x3x{max()}\n", 2, 11, "max() takes 1 to 16 arguments", None),
+    # ---- shapes
+    ("too-small", "input 4x4x3\nconv 7x7x8\n", 2, 1, "too small for a 7x7 kernel", None),
+    ("residual-mismatch", H + "residual < conv 3x3x8 s2 same >\n", 2, 1, "residual body and shortcut disagree",
+     "projection shortcut"),
+    ("concat-mismatch", H + "concat < conv 3x3x8 same | conv 3x3x8 >\n", 2, 1, "concat branches", None),
+    ("groups-divide", H + "conv 3x3x8 g2\n", 2, 1, "groups (2) must divide", None),
+    ("fc-not-flat", H + "fc 10\n", 2, 1, "needs a flat input", "flatten"),
+    ("conv-after-flat", H + "flatten; conv 3x3x8\n", 2, 10, "needs an H x W x C feature map", None),
+    ("add-mismatch", H + "add < conv 1x1x8 | conv 1x1x4 >\n", 2, 1, "add branches disagree", None),
+    ("se-too-few", "input 8x8x4\nse r=16\n", 2, 1, "squeezes 4 channels to none", None),
+    # ---- limits
+    ("repeat-huge", H + "repeat 1000000000 { relu }\n", 2, 8, "over the limit", None),
+    ("repeat-product", H + "repeat 1000 { repeat 1000 { relu } }\n", 2, 1, "more than 200,000 layers", None),
+    ("recursion", "block b() { b() }\n" + H + "b()\n", 1, 13, "nested more than 64 deep", "call itself"),
+    ("nesting", H + "<" * 150 + "relu" + ">" * 150 + "\n", 2, 101, "nested more than 100 deep", None),
+    ("nul-byte", H + "conv 3x3x8\x00\n", 2, 11, "NUL byte", None),
+]
+
+
+@pytest.mark.parametrize("program,line,col,message,hint", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_error(tmp_path, capsys, program, line, col, message, hint):
+    path = tmp_path / "bad.cnn"
+    path.write_text(program, encoding="utf-8")
+    status = main(["check", str(path)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    head = err.splitlines()[0]
+    assert head.startswith(f"{path}:{line}:{col}: error: "), err
+    assert any(m in head for m in message.split("|")), err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert lines[2].lstrip(" 0123456789").startswith("|") and "^" in lines[2], err  # the caret line
+    if hint:
+        assert any(ln.startswith("hint: ") and hint in ln for ln in lines), err
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 40
+
+
+def test_caret_under_the_spot(tmp_path, capsys):
+    path = tmp_path / "bad.cnn"
+    path.write_text("input 32x32x3\nconv 3x3x8 strid2\n")
+    main(["check", str(path)])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1] == " 2 | conv 3x3x8 strid2"
+    assert lines[2] == "   |            ^^^^^^"
+
+
+@pytest.mark.parametrize("name,make", [
+    ("missing", lambda p: None),
+    ("folder", lambda p: p.mkdir()),
+    ("not-utf8", lambda p: p.write_bytes(b"input 8x8x3\nconv 3x3x8 \xff\xfe\n")),
+    ("binary", lambda p: p.write_bytes(bytes(range(256)) * 4)),
+])
+def test_unreadable_files(tmp_path, capsys, name, make):
+    path = tmp_path / "x.cnn"
+    make(path)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_not_utf8_position(tmp_path, capsys):
+    path = tmp_path / "x.cnn"
+    path.write_bytes(b"input 8x8x3\nconv 3x3x8 \xff\n")
+    main(["check", str(path)])
+    assert capsys.readouterr().err.startswith(f"{path}:2:12: error: the file is not UTF-8")
+
+
+def test_bad_set_argument(tmp_path, capsys):
+    path = tmp_path / "x.cnn"
+    path.write_text("param w = 8\ninput 8x8x3\nconv 3x3x{w}\n")
+    assert main(["check", str(path), "--set", "w"]) == 2
+    assert main(["check", str(path), "--set", "ww=3"]) == 2
+    assert main(["check", str(path), "--set", "w=abc"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'w'" in err and "Traceback" not in err
+
+
+def test_bad_command_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["check"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["nosuchcommand"])
+    assert exc.value.code == 2
+
+
+def test_real_process_exit_status(tmp_path):
+    """The installed entry point: exit 2, positioned message, no traceback."""
+    path = tmp_path / "bad.cnn"
+    path.write_text("input 8x8x3\nconb 3x3x8\n")
+    r = subprocess.run([sys.executable, "-m", "cnndsl", "check", str(path)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"{path}:2:1: error: unknown layer 'conb'")
+    assert "Traceback" not in r.stderr
