@@ -19,7 +19,8 @@ from cnndsl import stats as _stats_module  # noqa: F401  (bound first, so the fu
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network
 
-__all__ = ["CnnError", "Network", "analyze", "build", "load", "parse", "parse_file", "resolve", "stats", "to_dot"]
+__all__ = ["CnnError", "Network", "analyze", "build", "load", "load_matching", "parse", "parse_file", "resolve", "stats",
+           "to_dot"]
 __version__ = "0.1.0"
 
 
@@ -94,6 +95,14 @@ def load(path: str | Path, *, outputs=None, weights=None, **params: Any):
     from cnndsl.backends.torch_module import load as _load
 
     return _load(path, outputs=outputs, weights=weights, **params)
+
+
+def load_matching(model, weights):
+    """Load every tensor of `weights` (a state_dict or a checkpoint path) whose key and shape fit
+    `model`, for transfer learning to a new head; returns what was skipped (imports torch)."""
+    from cnndsl.backends.torch_module import load_matching as _load_matching
+
+    return _load_matching(model, weights)
 
 
 def to_dot(network: Network, **options: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from cnndsl.ir import Network, Node
 from cnndsl.layers import activation, attention, blocks, conv, dense, norm, pool  # noqa: F401  (registers)
@@ -44,6 +44,4 @@ for _cls in KINDS.values():
         _cls.model_rebuild(_types_namespace=_ns)
 Network.model_rebuild(_types_namespace=_ns)
 
-NODES = TypeAdapter(tuple[AnyNode, ...])
-
-__all__ = ["AnyNode", "KINDS", "NODES", "REGISTRY"]
+__all__ = ["AnyNode", "KINDS", "REGISTRY"]
