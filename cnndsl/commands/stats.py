@@ -24,12 +24,16 @@ def add_parser(sub):
     fmt.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="one CSV row per layer")
     p.set_defaults(fmt="text")
     p.add_argument("--depth", type=int, metavar="N",
-                   help="show N levels of nesting (1: top-level statements only, blocks folded)")
+                   help="show N levels of nesting (1: top-level statements only, blocks folded); "
+                        f"text and markdown default to {TEXT_DEPTH}, json and csv to every layer")
     p.add_argument("--sweep", action="append", default=[], metavar="K=V1,V2",
                    help="evaluate every combination of these param values (repeatable), sorted by MACs")
     p.add_argument("--max-params", metavar="N", help="with --sweep: keep combinations with at most N params (25M)")
     p.add_argument("--max-macs", metavar="N", help="with --sweep: keep combinations with at most N MACs (4.1G)")
     return p
+
+
+TEXT_DEPTH = 2  # a 1,000-row table helps nobody on a terminal; json/csv stay complete
 
 
 def run(args) -> int:
@@ -38,6 +42,8 @@ def run(args) -> int:
 
     if args.depth is not None and args.depth < 1:
         raise CnnError(f"--depth must be at least 1, got {args.depth}", hint="--depth 1 shows top-level statements")
+    if args.depth is None and args.fmt in ("text", "markdown"):
+        args.depth = TEXT_DEPTH
     if args.sweep:
         return _sweep(args)
     if args.max_params or args.max_macs:
