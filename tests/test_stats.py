@@ -197,7 +197,7 @@ def test_stats_and_check_never_import_torch(tmp_path):
 # ---------------------------------------------------------------- text, markdown, csv
 
 def test_text_table(capsys):
-    code, out, _ = cli(capsys, "stats", "tiny")
+    code, out, _ = cli(capsys, "stats", "tiny", "--depth", "3")
     assert code == 0
     lines = out.splitlines()
     assert lines[1].split() == ["name", "layer", "output", "params", "MACs", "RF", "stride"]
@@ -205,6 +205,13 @@ def test_text_table(capsys):
     assert "52,416 (52.4K)" in out and "5,457,504 (5.46M)" in out
     # the footer states the convention
     assert "FlopCounterMode total / 2" in out and "biases not counted" in out and "flops: 2 x macs" in out
+
+
+def test_text_shows_two_levels_by_default(capsys):
+    _, out, _ = cli(capsys, "stats", "tiny")
+    names = [line.split()[0] for line in out.splitlines()[3:] if line and not line.startswith("-")]
+    assert "stage2.0" in names and "stage2.0.1" not in names  # depth 0 and 1 only
+    assert "52,416 (52.4K)" in out  # totals never fold
 
 
 def test_depth_folds_blocks(capsys):
