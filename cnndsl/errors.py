@@ -11,6 +11,7 @@ Every user-facing error reads::
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 from cnndsl.source import Span, source_line
@@ -34,21 +35,36 @@ class CnnError(Exception):
     def render(self) -> str:
         """The error as the CLI prints it: position, message, source line, caret, hint."""
         where = f"{self.span.file}:{self.span.line}:{self.span.col}: " if self.span else "cnndsl: "
-        lines = [f"{where}error: {self.message}"]
+        lines = [f"{where}error: {_clip(self.message)}"]
         text = source_line(self.span) if self.span else None
         if text is not None:
             num = str(self.span.line)
             pad = " " * len(num)
-            width = max(1, (self.span.end_col - self.span.col) if self.span.end_line == self.span.line else 1)
-            width = min(width, max(1, len(text) - self.span.col + 1))
+            col = self.span.col
+            width = max(1, (self.span.end_col - col) if self.span.end_line == self.span.line else 1)
+            width = min(width, max(1, len(text) - col + 1), SHOWN)
+            if len(text) > SHOWN:  # a window of a long line around the caret
+                start = max(0, min(col - 1 - SHOWN // 4, len(text) - SHOWN))
+                text, col = text[start:start + SHOWN], col - start
             lines.append(f" {num} | {text}")
-            lines.append(f" {pad} | {' ' * (self.span.col - 1)}{'^' * width}")
+            lines.append(f" {pad} | {' ' * (col - 1)}{'^' * width}")
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.render()
+
+
+SHOWN = 200  # longest message part and source line an error shows (a word can be megabytes long)
+
+
+def _clip(text: str) -> str:
+    """`text` with every run of more than SHOWN characters without a space shortened in the middle."""
+    if len(text) <= SHOWN:
+        return text
+    return re.sub(r"\S{%d,}" % (SHOWN + 1), lambda m: f"{m.group()[:SHOWN // 2]}...({len(m.group()):,} characters)",
+                  text)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

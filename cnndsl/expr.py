@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 from cnndsl.errors import CnnError, did_you_mean
@@ -23,6 +23,8 @@ from cnndsl.source import Span
 Number = Union[int, float]
 
 LIMIT = 2**53  # beyond this, integers stop being exact floats; no network needs more
+MAX_DIGITS = 400  # longest number literal read (a float like 0.000...1 may need many digits)
+MAX_DEPTH = 100  # deepest expression tree (operators and calls nested): evaluation recurses
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,14 @@ class BinOp:
     left: "Expr"
     right: "Expr"
     span: Span
+    depth: int = field(default=1, compare=False, repr=False)  # levels of the tree (bounded by MAX_DEPTH)
 
 
 @dataclass(frozen=True)
 class Neg:
     operand: "Expr"
     span: Span
+    depth: int = field(default=1, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Func:
     name: str
     args: tuple["Expr", ...]
     span: Span
+    depth: int = field(default=1, compare=False, repr=False)
 
 
 Expr = Union[Num, Var, BinOp, Neg, Func]

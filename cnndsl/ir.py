@@ -60,6 +60,10 @@ def parse_dims(text: str) -> list[int | float]:
 
 def whole(value: Any, what: str, span: Span, minimum: int = 1) -> int:
     """`value` as an int >= minimum, or a positioned error saying what it should have been."""
+    from cnndsl.expr import LIMIT
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= LIMIT:
+        raise CnnError(f"{what} too large ({_shown(value)})", span, f"values must stay below {LIMIT:,}")
     if isinstance(value, float):
         if not value.is_integer():
             raise CnnError(f"{what} must be a whole number, got {value:g}", span,
@@ -70,6 +74,14 @@ def whole(value: Any, what: str, span: Span, minimum: int = 1) -> int:
     if value < minimum:
         raise CnnError(f"{what} must be at least {minimum}, got {value}", span)
     return value
+
+
+def _shown(value: int | float) -> str:
+    """A number for an error message, never thousands of digits long."""
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"a {int(value.bit_length() * 0.30103) + 1}-digit number"
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
 
 
 class Node(BaseModel):

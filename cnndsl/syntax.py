@@ -20,6 +20,9 @@ from cnndsl.source import Span, data_path, join, remember
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NESTING = 100
+MAX_STATEMENTS = 50_000  # statements written in one file (parsing takes ~40 us each); `repeat` makes more
+MAX_WORD = 1000  # characters in one word (`3x3x{c * 2}`, a label)
+MAX_WORDS = 200_000  # words in one file
 
 
 # ---------------------------------------------------------------- AST
@@ -161,6 +164,8 @@ _HOLE = re.compile(r"\{([^{}\n]*)\}")
 def _word(tok: Token) -> Word:
     span = _tok(tok)
     text = str(tok)
+    if len(text) > MAX_WORD:  # later stages (numbers, did-you-mean) must never see megabyte words
+        raise CnnError(f"word too long ({len(text):,} characters)", span, f"the limit is {MAX_WORD}")
     if "{" not in text:
         return Word(text, span, (text,))
     pieces: list = []
@@ -414,6 +419,28 @@ def _check_limits(text: str, file: str) -> None:
         col = nul - (text.rfind("\n", 0, nul) + 1) + 1
         raise CnnError("file contains a NUL byte; is it a binary file?", Span(
             file=file, line=line, col=col, end_line=line, end_col=col + 1))
+    # a statement starts a line or follows ';' (an upper bound: a ';' in a comment counts too); checked
+    # before parsing, so a giant file is refused in milliseconds instead of parsed for seconds
+    if text.count(";") + text.count("\n") >= MAX_STATEMENTS:
+        for i, m in enumerate(re.finditer(r"^[ \t]*[^\s#]|;", text, re.M)):
+            if i == MAX_STATEMENTS:
+                line = text.count("\n", 0, m.start()) + 1
+                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+                raise CnnError(f"the file has more than {MAX_STATEMENTS:,} statements", Span(
+                    file=file, line=line, col=col, end_line=line, end_col=col + 1),
+                    "use `repeat` or blocks for repeated structure")
+    if len(text) > 2 * MAX_WORDS:  # parsing costs time and memory per word: a cheap count first
+        words = sum(1 for m in re.finditer(r"[^\s;<>|(),=#]+|#[^\n]*", text) if m.group()[0] != "#")
+        if words > MAX_WORDS:
+            raise CnnError(f"the file has more than {MAX_WORDS:,} words ({words:,})", Span(
+                file=file, line=1, col=1, end_line=1, end_col=2), "use `repeat` or blocks for repeated structure")
+    if len(text) > MAX_WORD:  # the lexer's regex needs memory in proportion to a word: refuse long ones first
+        for m in re.finditer(r'[^\s;<>|(),:="#]{%d,}|#[^\n]*' % (MAX_WORD + 1), text):
+            if m.group()[0] != "#":
+                line = text.count("\n", 0, m.start()) + 1
+                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+                raise CnnError(f"word too long ({len(m.group()):,} characters)", Span(
+                    file=file, line=line, col=col, end_line=line, end_col=col + 1), f"the limit is {MAX_WORD}")
     depth = 0
     for m in re.finditer(r'#[^\n]*|"[^"\n]*"|\{[^{}\n]*\}|[<>{}]', text):
         c = m.group()
@@ -438,9 +465,11 @@ def parse_program(text: str, file: str = "<string>") -> Program:
     remember(file, text)
     _check_limits(text, file)
     comments: list[Comment] = []
+    line, counted = 1, 0  # lines counted up to offset `counted`: linear in the text, not quadratic
     for m in re.finditer(r'"[^"\n]*"|\{[^{}\n]*\}|(#[^\n]*)', text):
         if m.group(1):
-            line = text.count("\n", 0, m.start()) + 1
+            line += text.count("\n", counted, m.start())
+            counted = m.start()
             col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
             comments.append(Comment(line, col, m.group(1).rstrip()))
     _ctx.file, _ctx.dl, _ctx.dc = file, 0, 0

@@ -540,20 +540,56 @@ def camel(name: str) -> str:
     return text if text[0].isalpha() else f"Net{text}"
 
 
-def build(network: Network, *, outputs=None, weights=None):
+# What `build` / `load` / `cnndsl compile` agree to make without being told otherwise: 4 G parameters
+# (16 GB as float32), and 1 G activation elements written by one batch-1 forward (4 GB as float32).
+MAX_PARAMS = 4_000_000_000
+MAX_ACTIVATIONS = 1_000_000_000
+
+
+def check_size(analysis: Analysis, max_params: int | None = MAX_PARAMS,
+               max_activations: int | None = MAX_ACTIVATIONS) -> None:
+    """Refuse, before anything is allocated, a network over the parameter or activation limit.
+
+    Uses `analyze`'s exact figures: `params` (auxiliary heads included, as they are built) and
+    `activations` (elements of every tensor an eval-mode forward at batch 1 writes). `None` lifts a limit.
+
+    Raises:
+        CnnError: what the network would need, the limit, and how to allow it.
+    """
+    net = analysis.network
+    for what, need, limit, option, flag in (
+            ("parameters", analysis.params, max_params, "max_params", "--max-params"),
+            ("activation elements per sample", analysis.activations, max_activations, "max_activations",
+             "--max-activations")):
+        if limit is not None and need > limit:
+            raise CnnError(
+                f"the network '{net.name}' would need {need:,} {what} ({need * 4 / 1e9:,.1f} GB as float32), "
+                f"over the limit of {limit:,}", net.span,
+                f"to build it anyway pass {option}=None (or a larger number) to cnndsl.build / cnndsl.load, "
+                f"or {flag} N on the command line")
+
+
+def build(network: Network, *, outputs=None, weights=None, max_params: int | None = MAX_PARAMS,
+          max_activations: int | None = MAX_ACTIVATIONS):
     """The `torch.nn.Module` of `network`.
 
     Args:
         outputs: labels of top-level statements: return an ordered dict of their outputs and drop
             the rest of the network (a backbone for detection or segmentation).
         weights: a state_dict, or a path to a `.pt` / `.pth` / `.safetensors` file, loaded strictly.
+        max_params: refuse (before allocating anything) a network with more parameters
+            (default 4 G); None: no limit.
+        max_activations: refuse a network whose batch-1 eval forward writes more activation
+            elements (default 1 G, 4 GB as float32); None: no limit.
 
     Raises:
-        CnnError: unknown output labels, or weights that do not fit (one message listing the keys).
+        CnnError: unknown output labels, a network over a size limit, or weights that do not fit
+            (one message listing the keys).
     """
     from cnndsl.backends import runtime
 
     decoded = decode(network, outputs)
+    check_size(decoded.analysis, max_params, max_activations)
     root = runtime.Network(plan_tuple(decoded.root.plan), outputs_type(decoded), decoded.features)
     model = make_scope(decoded.root, root)
     model._network_name = network.name
@@ -562,11 +598,13 @@ def build(network: Network, *, outputs=None, weights=None):
     return model
 
 
-def load(path: str | Path, *, outputs=None, weights=None, **params: Any):
-    """Parse a `.cnn` file (or a shipped architecture by name) and build its module."""
+def load(path: str | Path, *, outputs=None, weights=None, max_params: int | None = MAX_PARAMS,
+         max_activations: int | None = MAX_ACTIVATIONS, **params: Any):
+    """Parse a `.cnn` file (or a shipped architecture by name) and build its module (see `build`)."""
     import cnndsl
 
-    return build(cnndsl.parse_file(path, **params), outputs=outputs, weights=weights)
+    return build(cnndsl.parse_file(path, **params), outputs=outputs, weights=weights, max_params=max_params,
+                 max_activations=max_activations)
 
 
 # ---------------------------------------------------------------------------------------------

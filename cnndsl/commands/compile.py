@@ -15,13 +15,29 @@ def add_parser(sub):
                                    "those of cnndsl.load.")
     p.add_argument("file", metavar="FILE", help="a .cnn file, or a shipped architecture by name")
     p.add_argument("-o", "--output", metavar="OUT.py", help="write here instead of standard output")
+    p.add_argument("--max-params", metavar="N", default="4G",
+                   help="refuse a network with more parameters (default 4G; 'none': no limit)")
+    p.add_argument("--max-activations", metavar="N", default="1G",
+                   help="refuse a network whose batch-1 forward writes more activation elements (default 1G)")
     add_set(p)
     return p
 
 
-def run(args) -> int:
-    from cnndsl.backends.torch_source import emit
+def limit(text: str, flag: str) -> int | None:
+    """`--max-params 4G` -> 4_000_000_000; `none` -> None (no limit)."""
+    from cnndsl.passes.sweep import parse_budget
 
+    return None if text.strip().lower() == "none" else parse_budget(text, flag)
+
+
+def run(args) -> int:
+    from cnndsl.backends.torch_module import check_size
+    from cnndsl.backends.torch_source import emit
+    from cnndsl.passes.shapes import analyze
+
+    # the emitted module (and an ONNX export) would allocate all of it: refuse first, as cnndsl.build does
+    check_size(analyze(load(args.file, args)), limit(args.max_params, "--max-params"),
+               limit(args.max_activations, "--max-activations"))
     text = emit(load(args.file, args))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

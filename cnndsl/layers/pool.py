@@ -143,5 +143,7 @@ class AdaptiveAvgPool(Node):
 
     def rf(self, x: Shape) -> tuple[int, int]:  # PyTorch's widest adaptive window, and its step
         n, o = x[0], self.size[0]
-        widest = max(-(-(i + 1) * n // o) - (i * n // o) for i in range(o))
+        # window i spans floor(i n / o) .. ceil((i + 1) n / o); with i n = q o + r its width is
+        # ceil((r + n) / o), widest for the largest r, o - gcd(n, o): closed form, O(1) for any o
+        widest = -(-(o - math.gcd(n, o) + n) // o)
         return (widest, max(1, n // o))
