@@ -36,10 +36,16 @@ def parse(text: str, *, filename: str = "<string>", allow_outside: bool = False,
     Raises:
         CnnError: the program is not valid; `str(err)` is the positioned message.
     """
-    from cnndsl.elaborate import elaborate
+    from cnndsl.elaborate import Elaborator
     from cnndsl.syntax import parse_program
 
-    return elaborate(parse_program(text, filename), params, allow_outside=allow_outside)
+    elaborator = Elaborator(parse_program(text, filename), params, allow_outside=allow_outside)
+    network = elaborator.network()
+    if elaborator.conditional:  # `residual if_same`: decided by shape, so no backend sees the flag
+        from cnndsl.passes.resolve import resolve_residuals
+
+        network = resolve_residuals(network)
+    return network
 
 
 def resolve(path: str | Path) -> Path:

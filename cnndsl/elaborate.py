@@ -6,6 +6,9 @@ Naming, as the PyTorch backend builds modules (so `state_dict` keys are predicta
   like `nn.Sequential`, parameterless layers included;
 - `repeat N { ... }` splices its copies into the enclosing numbering; a labeled repeat is a
   sequence of its own (`layer1: repeat 3 { ... }` gives `layer1.0`, `layer1.1`, `layer1.2`);
+- a label may hold `{expr}` holes, filled like any word: `repeat 8 as i { block{i + 4}: ... }`
+  names `block4` ... `block11` (the index `i` counts 0 .. N - 1; it may not reuse the name of a
+  param, a block argument or an enclosing index, which it would hide);
 - a block call is a sequence of its body, except that a body of exactly one unlabeled statement
   *is* that statement (so `layer1.0.conv1` reaches into a `residual` made by a block);
 - inside `residual`, `add` and `concat` the statements of all branches share one numbering;
@@ -75,16 +78,36 @@ class BlockDef:
         return f"{self.decl.name}({', '.join(n if d is None else f'{n}={unparse(d)}' for n, d in self.decl.formals)})"
 
 
-def check_label(label: S.Word) -> None:
+def check_label(label: S.Word, written: str | None = None) -> None:
+    """Raise a positioned error unless `label` is a usable module name; `written` is the label's
+    source text when it held `{expr}` holes (`label.text` is then the filled-in name)."""
     t = label.text
     if t == "_":
         return
     if not LABEL.match(t) or pykeyword.iskeyword(t):
-        raise CnnError(f"'{t}' is not a valid label", label.span,
+        raise CnnError(f"'{t}' is not a valid label" + (f" (the label {written})" if written else ""), label.span,
                        "a label starts with a letter and holds letters, digits and '_'")
     if t in RESERVED:
         raise CnnError(f"'{t}' is reserved (it is an attribute of torch.nn.Module)", label.span,
                        f"choose another name, like '{t}_'")
+
+
+def check_indices(stmts, visible: dict[str, str]) -> None:
+    """Refuse a `repeat ... as NAME` whose NAME would hide a visible name (`visible`: name -> what
+    it is, e.g. "the param 'w'"). Lexical: a block's body sees the params and its arguments."""
+    for s in stmts:
+        if isinstance(s, S.Repeat):
+            if s.index is not None:
+                name = s.index.text
+                if name in visible:
+                    raise CnnError(f"the repeat index '{name}' would hide {visible[name]}", s.index.span,
+                                   "choose another name for the index")
+                check_indices(s.body, {**visible, name: f"the index '{name}' of an enclosing repeat"})
+            else:
+                check_indices(s.body, visible)
+        elif isinstance(s, (S.Layer, S.Group)) and s.branches:
+            for b in s.branches:
+                check_indices(b, visible)
 
 
 class Elaborator:
@@ -96,6 +119,7 @@ class Elaborator:
         self.nodes = 0
         self.files: list[str] = []
         self.call_stack: list[str] = []
+        self.conditional = 0  # `residual if_same` nodes made: cnndsl.parse resolves them by shape
 
     # ------------------------------------------------------------ entry
     def network(self) -> Network:
@@ -140,6 +164,11 @@ class Elaborator:
         if not nums or len(nums) not in (1, 3):
             raise CnnError(f"input must be H x W x C (like 224x224x3), got '{dims}'", input_decl.dims.span)
         shape = tuple(whole(n, "input size", input_decl.dims.span) for n in nums)
+        visible = {n: f"the param '{n}'" for n in declared}
+        check_indices(stmts, visible)
+        for b in self.blocks.values():
+            args = {n: f"the argument '{n}' of block '{b.decl.name}'" for n, _ in b.decl.formals}
+            check_indices(b.decl.body, {**visible, **args})
         body = self.stmts(stmts, params, Scope(), None)
         return Network(name=name or Path(p.file).stem.replace("-", "_") or "network", input=shape,
                        params=params, body=tuple(body), span=top)
@@ -242,7 +271,11 @@ class Elaborator:
     def stmt(self, s: S.Stmt, env, scope: Scope, call: str | None = None, name: str | None = None) -> Node:
         label = s.label
         if label is not None:
-            check_label(label)
+            if len(label.pieces) > 1 or not isinstance(label.pieces[0], str):  # `block{i + 4}`
+                label = S.Word(self.word(label, env), label.span, ())
+                check_label(label, s.label.text)
+            else:
+                check_label(label)
         inline = label is not None and label.text == "_"
         if name is None and not inline and not (isinstance(s, S.Repeat) and label is None):
             name = scope.take(label)
@@ -267,7 +300,8 @@ class Elaborator:
             copies = []
             for i in range(n):
                 before = self.nodes
-                copies.append(tuple(self.stmts(s.body, env, inner, None)))
+                local = env if s.index is None else {**env, s.index.text: i}
+                copies.append(tuple(self.stmts(s.body, local, inner, None)))
                 if i == 0 and (self.nodes - before) * n > MAX_NODES:  # refuse before expanding the rest
                     self.count((self.nodes - before) * n, s.span)
             node = Repeat(span=s.span, count=n, copies=tuple(copies))
@@ -304,6 +338,7 @@ class Elaborator:
                     raise CnnError("the label '_' (no module of its own) is for groups and combinators", s.label.span)
                 fields = cls.decode(kw, opts, s.span)
             self.count(1, s.span)
+            self.conditional += bool(fields.get("if_same"))
             return cls(name="" if inline else name, span=s.span, call=call, **fields)
         except ValidationError as exc:  # a value the decoders let through; keep it positioned
             err = exc.errors()[0]

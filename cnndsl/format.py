@@ -114,7 +114,7 @@ class _Printer:
             self.seq(it.body, indent + INDENT)
             self.emit(indent, "}", it.span.end_line)
         elif isinstance(it, S.Repeat) and not self.single(it):
-            self.emit(indent, f"{self.label(it)}repeat {it.count.text} {{", it.span.line)
+            self.emit(indent, f"{self.label(it)}{self.repeat_head(it)} {{", it.span.line)
             self.seq(it.body, indent + INDENT)
             self.emit(indent, "}", it.span.end_line)
         elif isinstance(it, (S.Layer, S.Group)) and self.branches(it) is not None and not self.single(it):
@@ -168,6 +168,10 @@ class _Printer:
         return f"{it.label.text}: " if getattr(it, "label", None) is not None else ""
 
     @staticmethod
+    def repeat_head(it: S.Repeat) -> str:
+        return f"repeat {it.count.text}" + (f" as {it.index.text}" if it.index is not None else "")
+
+    @staticmethod
     def arg(a: S.Arg) -> str:
         return a.value.text if a.key is None else f"{a.key.text}={a.value.text}"
 
@@ -188,7 +192,7 @@ class _Printer:
             args = ", ".join(unparse(e) if k is None else f"{k}={unparse(e)}" for k, e in it.args)
             return f"{label}{it.name.text}({args})"
         if isinstance(it, S.Repeat):
-            return f"{label}repeat {it.count.text} {{ {'; '.join(self.inline(s) for s in it.body)} }}"
+            return f"{label}{self.repeat_head(it)} {{ {'; '.join(self.inline(s) for s in it.body)} }}"
         words = []
         if isinstance(it, S.Layer):
             words = [it.head.text, *(self.arg(a) for a in it.args)]

@@ -71,10 +71,13 @@ class Call:
 
 @dataclass(frozen=True)
 class Repeat:
+    """`repeat N { ... }`, or `repeat N as i { ... }` whose body sees `i` = 0 .. N - 1."""
+
     label: Word | None
     count: Word
     body: tuple["Stmt", ...]
     span: Span
+    index: Word | None = None
 
 
 Stmt = Union[Layer, Group, Call, Repeat]
@@ -239,8 +242,9 @@ class _ToAst(Transformer):
         return (str(items[0]), items[1])
 
     def repeat(self, items):
-        kw, count, body, rbrace = items
-        return Repeat(None, _word(count), body, join(_tok(kw), _tok(rbrace)))
+        kw, count, _as, index, body, rbrace = items
+        return Repeat(None, _word(count), body, join(_tok(kw), _tok(rbrace)),
+                      None if index is None else Word(str(index), _tok(index), (str(index),)))
 
     def network(self, items):
         return NetworkDecl(str(items[1]), join(_tok(items[0]), _tok(items[1])))
@@ -370,6 +374,7 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
 
 
 _BRACKETS = re.compile(r'#[^\n]*|"[^"\n]*"|[<>(){}]')
+_REPEAT_HEAD = re.compile(r"(^|\s)repeat\s+(\{[^{}\n]*\}|\S+)(\s+as\s+[A-Za-z_]\w*)?$")  # its `{` opens a body
 
 
 def _unclosed(text: str) -> tuple[str, int] | None:
@@ -384,7 +389,7 @@ def _unclosed(text: str) -> tuple[str, int] | None:
             continue
         if c == "{":
             before = text[:pos].rstrip(" \t")
-            if not (before.endswith(")") or re.search(r"(^|\s)repeat\s+\S+$", before)):
+            if not (before.endswith(")") or _REPEAT_HEAD.search(before)):
                 end = text.find("}", pos)  # a hole in a word: skip to its end
                 if end != -1 and "\n" not in text[pos:end]:
                     skip = end

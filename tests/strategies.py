@@ -2,7 +2,8 @@
 
 `programs()` draws syntactically valid programs that elaborate (values in range, names bound)
 from every construct: params and expressions, blocks with default arguments and calls,
-repeat, labels (including `_`), groups, residual (identity and projection), add, concat, se,
+repeat (with an index `as i`, used in expressions and in label holes `blk{i + 4}`), labels
+(including `_`), groups, residual (identity, projection and `if_same`), add, concat, se,
 aux, every layer kind and option, comments (Korean included), and random separators and
 spacing. Shapes are not guaranteed to fit (fmt does not need them to).
 """
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 ACTS = ["relu", "relu6", "sigmoid", "tanh", "softmax", "silu", "hardswish", "leakyrelu"]
 LABELS = ["stem", "layer1", "conv1", "bn1", "head", "x", "features"]
+INDEXES = ["i", "j"]  # repeat indices, by nesting depth
 COMMENTS = ["# note", "# 합성곱 층", "# stride 2: 해상도 절반", "#", "# a | b < c >"]
 
 
@@ -95,14 +97,23 @@ def statement(draw, depth=0, names=(), blocks=(), labels=None):
     if kind == "residual":
         if draw(st.booleans()):
             return f"{label}residual < {body()} > {draw(st.sampled_from(['', 'relu']))}".rstrip()
+        if draw(st.booleans()):
+            return f"{label}residual if_same < {body()} >"
         return f"{label}residual < {body()} | {body()} >"
     if kind in ("concat", "add"):
         if label == "" and draw(st.booleans()):
             label, shared[0] = "_: ", labels
         return f"{label}{kind} < {body()} | {body()} >"
     if kind == "repeat":  # copies share a namespace (unlabeled, the enclosing one): no labels inside
-        inner = draw(sequence(depth + 1, names, blocks, set(LABELS)))
-        return f"{label}repeat {draw(st.integers(0, 3))} {{ {inner} }}"
+        index = INDEXES[depth] if draw(st.booleans()) else None  # one name per depth: none hides another
+        inner_names = (*names, index) if index else names
+        inner = draw(sequence(depth + 1, inner_names, blocks, set(LABELS)))
+        if index and depth == 0 and "blk{}" not in labels and draw(st.booleans()):  # a label unique per copy
+            labels.add("blk{}")
+            hole = draw(st.sampled_from(["{%s}", "{%s + 4}", "{2 * %s + 1}"])) % index
+            inner = f"blk{hole}: {draw(layer(inner_names))}; {inner}"
+        head = f"repeat {draw(st.integers(0, 3))}" + (f" as {index}" if index else "")
+        return f"{label}{head} {{ {inner} }}"
     if kind == "aux":
         return f"{label}aux < gap; fc {draw(st.integers(1, 10))} >"
     name, arity = draw(st.sampled_from(sorted(blocks.items())))

@@ -78,7 +78,13 @@ class Group(Container):
 
 
 class Residual(Container):
-    """`residual < body >` (identity shortcut) or `residual < body | shortcut >`, then an optional activation."""
+    """`residual < body >` (identity shortcut) or `residual < body | shortcut >`, then an optional activation.
+
+    `residual if_same < body >` adds its input only where the body keeps the shape (torchvision
+    MobileNetV2's `use_res_connect`, timm's `has_skip`); elsewhere it is the body alone. The flag
+    lives only between elaboration and `cnndsl.passes.resolve`, which turns every such node into a
+    plain residual or a group, so that no backend ever sees it.
+    """
 
     keywords = ("residual",)
     kind: Literal["residual"] = "residual"
@@ -86,11 +92,23 @@ class Residual(Container):
     body: Body
     shortcut: Body | None = None
     act: ActName | None = None
+    if_same: bool = False
 
     @classmethod
     def decode_rest(cls, keyword, opts, branches, post, span) -> dict:
-        d = super().decode_rest(keyword, opts, branches, post, span)
+        a = Args(keyword, opts, span, flags=("if_same",))
+        d = super().decode_rest(keyword, [], branches, post, span)
         br = d.pop("branches_")
+        if a.flag("if_same"):
+            if len(br) > 1:
+                raise CnnError("'residual if_same' takes no shortcut branch", a.flags["if_same"].span,
+                               "it adds its input unchanged, where the body keeps the shape")
+            if d["act"] is not None:
+                raise CnnError("'residual if_same' takes no activation after its '>'",
+                               next(o.span for o in post if o.value == d["act"]),
+                               f"where the shapes differ there is no sum to apply it to: put `{d['act']}` "
+                               "in a statement of its own after the residual")
+            d["if_same"] = True
         return {**d, "body": br[0], "shortcut": br[1] if len(br) > 1 else None}
 
     def branches(self):
@@ -98,6 +116,8 @@ class Residual(Container):
 
     def infer(self, x: Shape, walk) -> Shape:
         y = walk.seq(self.body, x)
+        if self.if_same:
+            return y
         s = walk.seq(self.shortcut, x) if self.shortcut is not None else x
         if y != s:
             hint = None
@@ -110,7 +130,7 @@ class Residual(Container):
         return math.prod(y) + self.post_flops(y)
 
     def describe(self) -> str:
-        return self.call or "residual"
+        return self.call or ("residual if_same" if self.if_same else "residual")
 
 
 class MultiBranch(Container):
