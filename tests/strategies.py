@@ -155,3 +155,313 @@ def programs(draw):
         sep = draw(st.sampled_from(["\n", "\n\n", ";", "; ", "  # " + draw(st.sampled_from(["x", "주석"])) + "\n"]))
         lines.append(stmt + sep)
     return "\n".join(lines).replace(";\n", "\n") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# valid_programs(): programs whose shapes are guaranteed to work, for the whole-pipeline properties
+# (tests/test_properties.py). The generator tracks the feature-map shape (H, W, C) -- or (N,) once
+# flat -- statement by statement, and only writes a statement whose shape rule holds for it.
+
+from dataclasses import dataclass, field  # noqa: E402
+
+
+def _conv_out(n, k, s, p, d):
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _pool_out(n, k, s, p, ceil):
+    span = n + 2 * p - k
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+BLOCKS = """block unit(c, s=1) {
+  conv 3x3x{c} s{s} same nobias bn relu
+  conv 3x3x{c} same nobias bn
+}
+block proj(c, s=1) { conv 1x1x{c} s{s} nobias bn }
+block basic(c) {
+  residual < conv 3x3x{c} same nobias bn relu; conv 3x3x{c} same nobias bn > relu
+}
+"""
+
+
+@dataclass
+class _Gen:
+    draw: object
+    params: dict = field(default_factory=dict)
+    n_labels: int = 0
+
+    def label(self):
+        self.n_labels += 1
+        return f"l{self.n_labels}"
+
+    def chans(self, lo=1, hi=12):
+        """A channel count as a literal, or through a param: `{width}`, `{width // 2 + 1}`."""
+        draw = self.draw
+        if self.params and draw(st.integers(0, 3)) == 0:
+            name, value = draw(st.sampled_from(sorted(self.params.items())))
+            form = draw(st.sampled_from(["{%s}", "{%s // 2 + 1}", "{max(%s, 3) - 2}"]))
+            v = {"{%s}": value, "{%s // 2 + 1}": value // 2 + 1, "{max(%s, 3) - 2}": max(value, 3) - 2}[form]
+            return form % name, v
+        v = draw(st.integers(lo, hi))
+        return str(v), v
+
+    # ---- leaves: (text, output shape)
+    def fuse_tail(self, words):
+        draw = self.draw
+        if draw(st.booleans()):
+            words.append("bn")
+            if draw(st.integers(0, 3)) == 0:
+                words.append(draw(st.sampled_from(["eps=0.001", "momentum=0.01"])))
+        if draw(st.booleans()):
+            act = draw(st.sampled_from(ACTS + ["gelu"]))
+            words.append(act)
+            if act == "leakyrelu" and draw(st.booleans()):
+                words.append("slope=0.2")
+        return words
+
+    def conv(self, x, stride_ok=True):
+        draw = self.draw
+        h, w, c = x
+        for _ in range(8):
+            kh = draw(st.sampled_from([1, 3, 5]))
+            kw = kh if draw(st.integers(0, 3)) else draw(st.sampled_from([1, 3]))
+            s = draw(st.sampled_from([1, 1, 2])) if stride_ok else 1
+            d = draw(st.sampled_from([1, 1, 2])) if kh == kw == 3 else 1
+            mode = draw(st.sampled_from(["same", "none", "p"])) if stride_ok else "same"
+            ctext, cout = self.chans()
+            g = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+            if cout % g:
+                cout_g = cout * g
+                ctext, cout = str(cout_g), cout_g
+            words = ["conv", f"{kh}x{kw}x{ctext}"]
+            if s != 1:
+                words.append(f"s{s}")
+            if mode == "same":
+                ph, pw = (kh - 1) * d // 2, (kw - 1) * d // 2
+                words.append("same")
+            elif mode == "p":
+                ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+                words.append(f"p{ph}" if ph == pw else f"p{ph}x{pw}")
+            else:
+                ph = pw = 0
+            if d != 1:
+                words.append(f"d{d}")
+            if g != 1:
+                words.append(f"g{g}")
+            if draw(st.booleans()):
+                words.append("nobias")
+            ho, wo = _conv_out(h, kh, s, ph, d), _conv_out(w, kw, s, pw, d)
+            if ho >= 1 and wo >= 1:
+                return " ".join(self.fuse_tail(words)), (ho, wo, cout)
+        return "relu", x
+
+    def dwconv(self, x, stride_ok=True):
+        draw = self.draw
+        h, w, c = x
+        s = draw(st.sampled_from([1, 2])) if stride_ok else 1
+        m = draw(st.sampled_from([1, 1, 2]))
+        words = ["dwconv", "3x3", "same"] + ([f"s{s}"] if s != 1 else []) + ([f"multiplier={m}"] if m != 1 else [])
+        return " ".join(self.fuse_tail(words)), (-(-h // s), -(-w // s), c * m)
+
+    def pool(self, x):
+        draw = self.draw
+        h, w, c = x
+        kind = draw(st.sampled_from(["maxpool", "avgpool"]))
+        for _ in range(8):
+            k = draw(st.sampled_from([2, 3]))
+            s = draw(st.sampled_from([k, 1, 2]))
+            p = draw(st.integers(0, k // 2))
+            ceil = draw(st.booleans())
+            words = [kind, str(k)] + ([f"s{s}"] if s != k else []) + ([f"p{p}"] if p else [])
+            words += ["ceil"] if ceil else []
+            if kind == "avgpool" and draw(st.booleans()):
+                words.append("nopadcount")
+            ho, wo = _pool_out(h, k, s, p, ceil), _pool_out(w, k, s, p, ceil)
+            if ho >= 1 and wo >= 1:
+                return " ".join(words), (ho, wo, c)
+        return "identity", x
+
+    def leaf(self, x, stride_ok=True):
+        """One leaf statement valid on `x`."""
+        draw = self.draw
+        if len(x) == 1:
+            kind = draw(st.sampled_from(["fc", "fc", "dropout", "bn", "act", "identity"]))
+        else:
+            kinds = ["conv"] * 4 + ["dwconv", "bn", "act", "dropout", "identity", "lrn", "se"]
+            if stride_ok:
+                kinds += ["pool"] * 2 + ["gap", "adaptive", "flatten"]
+            kind = draw(st.sampled_from(kinds))
+        if kind == "conv":
+            return self.conv(x, stride_ok)
+        if kind == "dwconv":
+            return self.dwconv(x, stride_ok)
+        if kind == "pool":
+            return self.pool(x)
+        if kind == "gap":
+            return "gap", (1, 1, x[2])
+        if kind == "adaptive":
+            a, b = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            return f"adaptiveavgpool {a}x{b}" if a != b or draw(st.booleans()) else f"adaptiveavgpool {a}", (a, b, x[2])
+        if kind == "flatten":
+            return "flatten", (x[0] * x[1] * x[2],)
+        if kind == "fc":
+            ctext, n = self.chans(1, 16)
+            words = ["fc", ctext] + (["nobias"] if draw(st.booleans()) else [])
+            return " ".join(self.fuse_tail(words)), (n,)
+        if kind == "dropout":
+            return draw(st.sampled_from(["dropout", "dropout 0.2", "dropout 0"])), x
+        if kind == "bn":
+            return draw(st.sampled_from(["bn", "bn relu", "bn eps=0.001", "bn momentum=0.01 relu6"])), x
+        if kind == "act":
+            act = draw(st.sampled_from(ACTS + ["gelu"]))
+            return act + (" slope=0.1" if act == "leakyrelu" and draw(st.booleans()) else ""), x
+        if kind == "lrn":
+            return draw(st.sampled_from(["lrn", "lrn size=3 alpha=0.0001 beta=0.75 k=1"])), x
+        if kind == "se":
+            r = draw(st.sampled_from([r for r in (1, 2, 4) if x[2] // r >= 1]))
+            return f"se r={r}" + (" divisor=1" if draw(st.integers(0, 4)) == 0 else ""), x
+        return "identity", x
+
+    # ---- sequences and combinators
+    def seq(self, x, depth, *, keep_hw=False, keep=False, n=None, labels=True, taps=None):
+        """`n` statements from `x`; keep_hw: H x W unchanged (concat branches); keep: the
+        whole shape unchanged (repeat bodies)."""
+        draw = self.draw
+        n = n if n is not None else draw(st.integers(1, 3))
+        out, y = [], x
+        taps = {} if taps is None else taps  # labels of this sequence -> their output shapes
+        for _ in range(n):
+            text, y2 = self.stmt(y, depth, stride_ok=not (keep_hw or keep), labels=labels, taps=taps)
+            if keep and len(y2) == 3 and y2[2] != x[2]:
+                text, y2 = f"{text}; conv 1x1x{x[2]}", (*y2[:2], x[2])
+            out.append(text)
+            y = y2
+        return "; ".join(out), y
+
+    def stmt(self, x, depth, *, stride_ok=True, labels=True, taps=None):
+        draw = self.draw
+        flat = len(x) == 1
+        kinds = ["leaf"] * 5
+        if depth < 2 and not flat:
+            kinds += ["residual", "add", "concat", "group", "repeat", "call"]
+        if depth < 2:
+            kinds += ["aux"]
+        kind = draw(st.sampled_from(kinds))
+        label = ""
+        if labels and draw(st.integers(0, 3)) == 0:
+            label = self.label()
+        if kind == "leaf":
+            text, y = self.leaf(x, stride_ok)
+        elif kind == "group":
+            body, y = self.seq(x, depth + 1, keep_hw=not stride_ok, labels=labels)
+            if not label and draw(st.booleans()):
+                label = "_"
+            text = f"< {body} >"
+        elif kind == "residual":
+            text, y = self.residual(x, depth, stride_ok, labels)
+        elif kind in ("add", "concat"):
+            text, y = self.join(kind, x, depth, stride_ok, labels)
+            if not label and draw(st.integers(0, 2)) == 0:
+                label = "_"
+        elif kind == "repeat":
+            body, _ = self.seq(x, depth + 1, keep=True, labels=False)
+            text, y = f"repeat {draw(st.integers(0, 3))} {{ {body} }}", x
+        elif kind == "call":
+            text, y = self.call(x, stride_ok)
+        else:
+            text, y = self.aux(x, taps)
+            if taps and not label and draw(st.booleans()):
+                label = "_" if draw(st.booleans()) else ""
+        if label and label != "_" and taps is not None:
+            taps[label] = y
+        return (f"{label}: {text}" if label else text), y
+
+    def residual(self, x, depth, stride_ok, labels):
+        draw = self.draw
+        h, w, c = x
+        if draw(st.booleans()):  # identity shortcut: a body that keeps the shape
+            body, _ = self.seq(x, depth + 1, keep=True, labels=labels)
+            return f"residual < {body} >{draw(st.sampled_from(['', ' relu']))}", x
+        s = draw(st.sampled_from([1, 2])) if stride_ok and h >= 2 and w >= 2 else 1
+        ctext, cout = self.chans(2, 12)
+        body = f"conv 3x3x{ctext} s{s} same nobias bn relu; " + self.seq((-(-h // s), -(-w // s), cout), depth + 1,
+                                                                          keep=True, labels=labels)[0]
+        short = f"conv 1x1x{ctext} s{s} nobias bn"
+        return f"residual < {body} | {short} >{draw(st.sampled_from(['', ' relu']))}", (-(-h // s), -(-w // s), cout)
+
+    def join(self, kind, x, depth, stride_ok, labels):
+        draw = self.draw
+        h, w, c = x
+        k = draw(st.integers(2, 3))
+        if kind == "concat":
+            paths, chans = [], 0
+            for _ in range(k):
+                body, y = self.seq(x, depth + 1, keep_hw=True, labels=labels)
+                if len(y) == 1 or y[:2] != (h, w):  # keep_hw leaves could still flatten: keep it simple
+                    body, y = "conv 1x1x2", (h, w, 2)
+                paths.append(body)
+                chans += y[2]
+            act = draw(st.sampled_from(["", " relu"]))
+            return f"concat < {' | '.join(paths)} >{act}", (h, w, chans)
+        body, y = self.seq(x, depth + 1, keep_hw=True, labels=labels)
+        if len(y) == 1 or y[:2] != (h, w):
+            body, y = "conv 1x1x4", (h, w, 4)
+        paths = [body] + [("identity" if y == x and draw(st.booleans()) else f"conv 1x1x{y[2]}") for _ in range(k - 1)]
+        return f"add < {' | '.join(paths)} >{draw(st.sampled_from(['', ' relu']))}", y
+
+    def call(self, x, stride_ok):
+        draw = self.draw
+        h, w, c = x
+        which = draw(st.sampled_from(["unit", "proj", "basic"]))
+        if which == "basic":
+            return f"basic({c})", x
+        ctext, cout = self.chans(1, 10)
+        arg = ctext.strip("{}")
+        s = draw(st.sampled_from([1, 2])) if stride_ok else 1
+        form = draw(st.sampled_from(["pos", "kw", "default"])) if s == 1 else draw(st.sampled_from(["pos", "kw"]))
+        args = {"pos": f"{arg}, {s}", "kw": f"c={arg}, s={s}", "default": f"{arg}"}[form]
+        return f"{which}({args})", (-(-h // s), -(-w // s), cout)
+
+    def aux(self, x, taps):
+        draw = self.draw
+        src, tap = x, ""
+        if taps and draw(st.booleans()):
+            name = draw(st.sampled_from(sorted(taps)))
+            src, tap = taps[name], f" from {name}"
+        n = draw(st.integers(1, 5))
+        head = f"fc {n}" if len(src) == 1 or src[:2] == (1, 1) else draw(
+            st.sampled_from([f"gap; fc {n}", f"adaptiveavgpool 1; flatten; fc {n}", f"conv 1x1x2; gap; fc {n}"]))
+        return f"aux{tap} < {head} >", x
+
+
+@st.composite
+def valid_programs(draw, max_statements=6):
+    """A program whose shapes work, and its expected output shape: (text, shape) with shape
+    (H, W, C) or (N,). Every construct: each layer kind and option, residual with identity and
+    projection shortcuts, add, concat, se, aux (also `aux from LABEL`), labels (also `_`),
+    blocks with arguments and defaults, repeat, params and expressions."""
+    g = _Gen(draw)
+    lines = [f"network {draw(st.sampled_from(['net', 'tiny', 'prop_net']))}"]
+    for name in draw(st.lists(st.sampled_from(["width", "base"]), unique=True, max_size=2)):
+        value, text = draw(st.sampled_from([(8, "8"), (6, "2 * (1 + 2)"), (4, "max(4, 2) // 1"), (5, "11 % 6")]))
+        g.params[name] = value
+        lines.append(f"param {name} = {text}")
+    lines.append(BLOCKS.rstrip("\n"))
+    h = draw(st.sampled_from([8, 12, 16, 32]))
+    w = h if draw(st.integers(0, 3)) else draw(st.sampled_from([8, 10, 16]))
+    c = draw(st.integers(1, 4))
+    if g.params and draw(st.booleans()):
+        name = sorted(g.params)[0]
+        lines.append(f"input {h}x{w}x{{{name} - {name} + {c}}}")
+    else:
+        lines.append(f"input {h}x{w}x{c}")
+    x = (h, w, c)
+    taps: dict = {}
+    for _ in range(draw(st.integers(1, max_statements))):
+        text, x = g.stmt(x, 0, taps=taps)
+        lines.append(text)
+    return "\n".join(lines) + "\n", x
