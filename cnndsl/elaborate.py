@@ -31,7 +31,7 @@ from cnndsl.expr import Number, evaluate, format_number
 from cnndsl.ir import Network, Node, Opt, parse_dims, whole
 from cnndsl.layers import REGISTRY
 from cnndsl.layers.blocks import Container, Group, Repeat
-from cnndsl.source import Span
+from cnndsl.source import Span, gc_paused
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000
@@ -436,4 +436,5 @@ def read_source(path: Path, span: Span | None = None) -> str:
 def elaborate(program: S.Program, overrides: dict[str, object] | None = None, *,
               allow_outside: bool = False) -> Network:
     """The IR of a parsed program, with `overrides` replacing param values."""
-    return Elaborator(program, overrides or {}, allow_outside=allow_outside).network()
+    with gc_paused():
+        return Elaborator(program, overrides or {}, allow_outside=allow_outside).network()

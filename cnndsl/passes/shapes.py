@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape
 from cnndsl.layers.blocks import Aux, Container, Repeat
+from cnndsl.source import gc_paused
 
 
 @dataclass(frozen=True)
@@ -174,11 +175,12 @@ def analyze(network: Network) -> Analysis:
         CnnError: a shape that cannot work, at the statement's position.
     """
     walk = Walk()
-    try:
-        y = walk.seq(network.body, tuple(network.input))
-    except RecursionError:  # pragma: no cover - nesting is bounded by the parser
-        raise CnnError("the network is nested too deeply", network.span) from None
-    rows = tuple(Row(**r) for r in walk.rows)
+    with gc_paused():
+        try:
+            y = walk.seq(network.body, tuple(network.input))
+        except RecursionError:  # pragma: no cover - nesting is bounded by the parser
+            raise CnnError("the network is nested too deeply", network.span) from None
+        rows = tuple(Row(**r) for r in walk.rows)
     top = [rows[i] for i in walk.top]
     main = [r for r in top if not r.aux]
     # an auxiliary head's parameters: the outermost `aux` rows (a head inside a head counts once)
