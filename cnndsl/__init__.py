@@ -19,8 +19,8 @@ from cnndsl import stats as _stats_module  # noqa: F401  (bound first, so the fu
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network
 
-__all__ = ["CnnError", "Network", "analyze", "build", "load", "load_matching", "parse", "parse_file", "resolve", "stats",
-           "to_dot"]
+__all__ = ["CnnError", "Network", "analyze", "build", "freeze", "load", "load_matching", "parse", "parse_file", "resolve",
+           "stats", "to_dot"]
 __version__ = "0.1.0"
 
 
@@ -109,6 +109,14 @@ def load_matching(model, weights):
     from cnndsl.backends.torch_module import load_matching as _load_matching
 
     return _load_matching(model, weights)
+
+
+def freeze(model, upto: str, *, bn_eval: bool = True) -> list[str]:
+    """Freeze `model`'s parameters from its first module through the one named `upto` (batch
+    norms kept in eval mode); returns the frozen names. See `cnndsl.training.freeze`."""
+    from cnndsl.training import freeze as _freeze
+
+    return _freeze(model, upto, bn_eval=bn_eval)
 
 
 def to_dot(network: Network, **options: Any) -> str:
