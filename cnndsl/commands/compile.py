@@ -1,4 +1,5 @@
-"""`cnndsl compile FILE [-o OUT.py] [--set k=v]...`: standalone PyTorch source of a program."""
+"""`cnndsl compile FILE [-o OUT.py] [--onnx OUT.onnx [--weights CKPT]] [--set k=v]...`: standalone PyTorch
+source of a program, or its ONNX export (`cnndsl.backends.onnx_export`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cnndsl.commands import add_set, load
+from cnndsl.errors import CnnError
 
 
 def add_parser(sub):
@@ -19,6 +21,10 @@ def add_parser(sub):
                    help="refuse a network with more parameters (default 4G; 'none': no limit)")
     p.add_argument("--max-activations", metavar="N", default="1G",
                    help="refuse a network whose batch-1 forward writes more activation elements (default 1G)")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="export the network to ONNX instead (needs the onnx extra); "
+                   "with -o, write the source too")
+    p.add_argument("--weights", metavar="CKPT", help="with --onnx: load these weights strictly first (a state_dict "
+                   "file, or a training checkpoint holding one under 'model')")
     add_set(p)
     return p
 
@@ -38,6 +44,16 @@ def run(args) -> int:
     # the emitted module (and an ONNX export) would allocate all of it: refuse first, as cnndsl.build does
     check_size(analyze(load(args.file, args)), limit(args.max_params, "--max-params"),
                limit(args.max_activations, "--max-activations"))
+    if args.weights and not args.onnx:
+        raise CnnError("--weights goes with --onnx: the emitted source holds no weights",
+                       hint="load them into the emitted module with load_state_dict, or add --onnx OUT.onnx")
+    if args.onnx:
+        from cnndsl.backends.onnx_export import export_onnx
+
+        export_onnx(load(args.file, args), args.onnx, weights=args.weights)
+        print(f"wrote {args.onnx}", file=sys.stderr)
+        if not args.output:
+            return 0
     text = emit(load(args.file, args))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
