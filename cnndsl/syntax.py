@@ -361,6 +361,8 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
             hint = f"this '{tok}' is outside any < ... > group"
         elif tok.type == "RBRACE" and _unclosed(text[:exc.pos_in_stream]) is None:
             hint = "this '}' closes nothing"
+        elif str(tok) == "*" and text[max(0, exc.pos_in_stream - 1):exc.pos_in_stream + 1] == "**":
+            hint = "'**' is not part of the expression language; write the product out"
         elif tok.type == "COLON":
             hint = "a label is one word before the statement, like `stem: conv 3x3x64`"
         elif wants and len(wants) <= 6:

@@ -1,0 +1,65 @@
+"""Data flows one way: text -> syntax -> elaborate -> IR / layers -> passes -> backends -> commands.
+Read with `ast` (nothing is imported): an early stage never imports a later one, and only the
+PyTorch backend modules import torch at module level (so `import cnndsl`, check, fmt, stats and
+render never pay the 1.6 s torch import)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "cnndsl"
+EARLY = ("syntax", "elaborate", "ir", "expr", "source", "errors", "layers", "passes")
+LATE = ("cnndsl.backends", "cnndsl.commands", "cnndsl.cli")
+TORCH_AT_TOP = {"backends/torch_module.py", "backends/torch_source.py", "backends/runtime.py"}
+# deliberate lazy imports of a later stage, inside a function: (file, imported module)
+ALLOWED_LAZY = {("ir.py", "cnndsl.backends.graphviz")}  # Jupyter shows a Network as its diagram
+
+
+def imports(tree: ast.Module, top_only: bool):
+    nodes = tree.body if top_only else ast.walk(tree)
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name, node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module, node.lineno
+            for a in node.names:  # `from cnndsl import backends`
+                yield f"{node.module}.{a.name}", node.lineno
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def stage(rel: str) -> str:
+    return rel.split("/")[0].removesuffix(".py")
+
+
+def test_early_stages_never_import_later_ones():
+    bad = []
+    for rel, tree in modules():
+        if stage(rel) not in EARLY:
+            continue
+        for name, line in imports(tree, top_only=False):
+            if name.startswith(LATE) and not any(rel == f and (name == m or name.startswith(m + "."))
+                                                 for f, m in ALLOWED_LAZY):
+                bad.append(f"cnndsl/{rel}:{line} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+def test_only_the_torch_backend_imports_torch_at_module_level():
+    bad = []
+    for rel, tree in modules():
+        if rel in TORCH_AT_TOP:
+            continue
+        for name, line in imports(tree, top_only=True):
+            if name == "torch" or name.startswith("torch."):
+                bad.append(f"cnndsl/{rel}:{line} imports {name} at module level")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_layering_test_sees_the_package():
+    names = {rel for rel, _ in modules()}
+    assert {"syntax.py", "elaborate.py", "ir.py", "backends/torch_module.py", "commands/check.py"} <= names
