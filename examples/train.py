@@ -204,6 +204,8 @@ def save_checkpoint(path: Path, model, optimizer, step: int, losses: list, acc, 
 
 
 def read_checkpoint(path: str | Path) -> dict:
+    if not Path(path).is_file():
+        raise SystemExit(f"train.py: no checkpoint to resume at {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise SystemExit(f"train.py: {path} is not a checkpoint of this script (format {FORMAT})")

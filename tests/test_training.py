@@ -163,15 +163,16 @@ def test_import_cnndsl_training_imports_no_torch():
 
 def test_script_without_a_terminal(tmp_path):
     """As a script, stdout a pipe: progress lines instead of a bar, a summary, exit 0."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, str(EXAMPLE), "--arch", "tiny", "--size", "32", "--steps", "6",
                           "--batch-size", "8", "--out", str(tmp_path / "c.pt")],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env, check=False)
     assert run.returncode == 0, run.stderr
     assert "step 6/6  loss" in run.stdout and "held-out accuracy" in run.stdout
     assert "\r" not in run.stdout + run.stderr  # no tqdm bar
     bad = subprocess.run([sys.executable, str(EXAMPLE), "--arch", "tiny", "--steps", "1", "--freeze", "nope",
                           "--out", str(tmp_path / "d.pt")],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env, check=False)
     assert bad.returncode == 1 and "no module named 'nope'" in bad.stderr and "Traceback" not in bad.stderr
 
 
