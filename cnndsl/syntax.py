@@ -188,10 +188,20 @@ def _label(stmt, label: Token):
     return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
 
 
+def _depth(span: Span, *children) -> int:
+    """The depth of a new expression node over `children`; an error past `E.MAX_DEPTH` (evaluating,
+    formatting and comparing expressions recurse, so a 100,000-term sum must not reach them)."""
+    depth = 1 + max((getattr(c, "depth", 1) for c in children), default=1)
+    if depth > E.MAX_DEPTH:
+        raise CnnError(f"expression nested more than {E.MAX_DEPTH} deep", span, "split it with `param` lines")
+    return depth
+
+
 def _bin(op):
     def method(self, items):
         left, right = items
-        return E.BinOp(op, left, right, join(left.span, right.span))
+        span = join(left.span, right.span)
+        return E.BinOp(op, left, right, span, _depth(span, left, right))
     return method
 
 
@@ -267,6 +277,9 @@ class _ToAst(Transformer):
 
     def number(self, items):
         text = str(items[0])
+        if len(text) > E.MAX_DIGITS:  # int() of thousands of digits is slow, and past 4300 a ValueError
+            raise CnnError(f"number too large ({len(text)} characters)", _tok(items[0]),
+                           f"values must stay below {E.LIMIT:,}")
         value = float(text) if any(c in text for c in ".eE") else int(text)
         return E.Num(value, _tok(items[0]))
 
@@ -275,10 +288,13 @@ class _ToAst(Transformer):
 
     def func(self, items):
         name, *args, rpar = items
-        return E.Func(str(name), tuple(a for a in args if a is not None), join(_tok(name), _tok(rpar)))
+        args = tuple(a for a in args if a is not None)
+        span = join(_tok(name), _tok(rpar))
+        return E.Func(str(name), args, span, _depth(span, *args))
 
     def neg(self, items):
-        return E.Neg(items[1], join(_tok(items[0]), items[1].span))
+        span = join(_tok(items[0]), items[1].span)
+        return E.Neg(items[1], span, _depth(span, items[1]))
 
     def pos(self, items):
         return items[0]
