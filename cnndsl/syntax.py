@@ -183,6 +183,23 @@ def _word(tok: Token) -> Word:
     return Word(text, span, tuple(pieces))
 
 
+_ARG = re.compile(r"((?:[A-Za-z0-9_.+\-]|\{[^{}\n]*\})+)(?:[ \t]*=[ \t]*((?:[A-Za-z0-9_.+\-]|\{[^{}\n]*\})+))?")
+
+
+def _args(tok: Token) -> tuple[Arg, ...]:
+    """Split an ARGS token (`  3x3x64 s2 r=16`) into positioned arguments."""
+    text, line, col = str(tok), tok.line, tok.column
+    out = []
+    for m in _ARG.finditer(text):
+        first = _word(Token("WORD", m.group(1), None, line, col + m.start(1), line, col + m.end(1)))
+        if m.group(2) is None:
+            out.append(Arg(None, first, first.span))
+        else:
+            value = _word(Token("WORD", m.group(2), None, line, col + m.start(2), line, col + m.end(2)))
+            out.append(Arg(first, value, join(first.span, value.span)))
+    return tuple(out)
+
+
 def _label(stmt, label: Token):
     lw = _word(label)
     return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
@@ -217,25 +234,20 @@ class _ToAst(Transformer):
             core = Group(None, core[0], core[1])
         return core if label is None else _label(core, label)
 
-    def arg(self, items):
-        key, value = items
-        if value is None:
-            w = _word(key)
-            return Arg(None, w, w.span)
-        k, v = _word(key), _word(value)
-        return Arg(k, v, join(k.span, v.span))
-
     def layer(self, items):
-        head, *rest = items
-        args, post, branches = [], [], None
-        end = head_span = _tok(head)
-        for it in rest:
-            if isinstance(it, Arg):
-                (post if branches is not None else args).append(it)
-                end = it.span
-            elif isinstance(it, tuple):
-                branches, end = it
-        return Layer(None, _word(head), tuple(args), branches, tuple(post), join(head_span, end))
+        head, args, group, post = items
+        head_span = _tok(head)
+        end = head_span
+        args = _args(args) if args is not None else ()
+        if args:
+            end = args[-1].span
+        branches = None
+        if group is not None:
+            branches, end = group
+        post = _args(post) if post is not None else ()
+        if post:
+            end = post[-1].span
+        return Layer(None, _word(head), args, branches, post, join(head_span, end))
 
     def group(self, items):
         lt, *bodies, gt = items
@@ -327,7 +339,7 @@ def _parser() -> Lark:
 _TOKEN_NAMES = {
     "_SEP": "end of statement", "$END": "end of file", "WORD": "a word", "NAME": "a name",
     "NUMBER": "a number", "STRING": "a quoted string", "LT": "'<'", "GT": "'>'",
-    "VBAR": "'|'", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'",
+    "VBAR": "'|'", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "ARGS": "arguments",
     "COLON": "':'", "COMMA": "','", "EQUAL": "'='",
 }
 
@@ -370,6 +382,10 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
                 line, col = line - 1, len(lines[-2]) + 1
             span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
             return CnnError("unexpected end of file", span, "the statement is not finished")
+        if tok.type == "ARGS":  # several words lexed as one: blame the first
+            m = _ARG.search(str(tok))
+            tok = Token("WORD", m.group(0), tok.start_pos, tok.line, tok.column + m.start(), tok.line,
+                        tok.column + m.end())
         shown = "end of line" if tok.type == "_SEP" else repr(str(tok))
         msg = f"unexpected {shown}"
         wants = sorted(_describe(t) for t in expected if not t.startswith("__"))
