@@ -37,10 +37,12 @@ def parse(text: str, *, filename: str = "<string>", allow_outside: bool = False,
         CnnError: the program is not valid; `str(err)` is the positioned message.
     """
     from cnndsl.elaborate import Elaborator
+    from cnndsl.source import gc_paused
     from cnndsl.syntax import parse_program
 
-    elaborator = Elaborator(parse_program(text, filename), params, allow_outside=allow_outside)
-    network = elaborator.network()
+    with gc_paused():  # the AST and IR are acyclic: the cyclic collector would only rescan them
+        elaborator = Elaborator(parse_program(text, filename), params, allow_outside=allow_outside)
+        network = elaborator.network()
     if elaborator.conditional:  # `residual if_same`: decided by shape, so no backend sees the flag
         from cnndsl.passes.resolve import resolve_residuals
 
