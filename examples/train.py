@@ -383,4 +383,8 @@ if __name__ == "__main__":
         sys.exit(str(err))
     finally:
         if dist.is_initialized():
+            import gc
+
+            gc.collect()  # the DDP wrapper goes before its process group (gloo may abort otherwise)
+            dist.barrier()
             dist.destroy_process_group()

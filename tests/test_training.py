@@ -234,6 +234,12 @@ WORKER = textwrap.dedent("""
               "moved": max(float((full[k] - v).abs().max()) for k, v in init.items()),
               "local": shard, "total": sum(p.numel() for p in ref.parameters())}
     (out / f"fsdp{rank}.json").write_text(json.dumps(report))
+    # shut down in step: no rank may tear gloo down while the other still talks to it, and the
+    # DDP/FSDP objects holding the group go first (else gloo can abort at exit, SIGABRT)
+    dist.barrier()
+    del result, model, opt, full
+    import gc; gc.collect()
+    dist.barrier()
     dist.destroy_process_group()
 """)
 
