@@ -30,7 +30,7 @@ from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.expr import Number, evaluate, format_number
 from cnndsl.ir import Network, Node, Opt, parse_dims, whole
 from cnndsl.layers import REGISTRY
-from cnndsl.layers.blocks import Container, Group, Repeat
+from cnndsl.layers.blocks import Group, Repeat
 from cnndsl.source import Span, gc_paused
 
 MAX_NODES = 200_000
@@ -169,7 +169,7 @@ class Elaborator:
         for b in self.blocks.values():
             args = {n: f"the argument '{n}' of block '{b.decl.name}'" for n, _ in b.decl.formals}
             check_indices(b.decl.body, {**visible, **args})
-        body = self.stmts(stmts, params, Scope(), None)
+        body = self.stmts(stmts, params, Scope())
         return Network(name=name or Path(p.file).stem.replace("-", "_") or "network", input=shape,
                        params=params, body=tuple(body), span=top)
 
@@ -261,7 +261,7 @@ class Elaborator:
             raise CnnError(f"the program makes more than {MAX_NODES:,} layers", span,
                            "is a repeat count or a recursion larger than meant?")
 
-    def stmts(self, stmts, env, scope: Scope, _parent) -> list[Node]:
+    def stmts(self, stmts, env, scope: Scope) -> list[Node]:
         out: list[Node] = []
         for s in stmts:
             node = self.stmt(s, env, scope)
@@ -286,7 +286,7 @@ class Elaborator:
                 raise CnnError(f"a group takes one branch, got {len(s.branches)}", s.span,
                                "did you mean `concat < ... | ... >` or `add < ... | ... >`?")
             inner = scope if inline else Scope()
-            children = self.stmts(s.branches[0], env, inner, None)
+            children = self.stmts(s.branches[0], env, inner)
             self.count(1, s.span)
             return Group(name="" if inline else name, span=s.span, call=call, children=tuple(children))
         if isinstance(s, S.Call):
@@ -301,7 +301,7 @@ class Elaborator:
             for i in range(n):
                 before = self.nodes
                 local = env if s.index is None else {**env, s.index.text: i}
-                copies.append(tuple(self.stmts(s.body, local, inner, None)))
+                copies.append(tuple(self.stmts(s.body, local, inner)))
                 if i == 0 and (self.nodes - before) * n > MAX_NODES:  # refuse before expanding the rest
                     self.count((self.nodes - before) * n, s.span)
             node = Repeat(span=s.span, count=n, copies=tuple(copies))
@@ -324,7 +324,7 @@ class Elaborator:
                 if not cls.takes_branches:
                     raise CnnError(f"'{kw}' takes no < ... > group", s.span)
                 inner = scope if inline else Scope()
-                branches = [tuple(self.stmts(b, env, inner, None)) for b in s.branches]
+                branches = [tuple(self.stmts(b, env, inner)) for b in s.branches]
                 fields = cls.decode_branches(kw, opts, branches, self.opts(s.post, env), s.span)
                 if fields.get("tap") is not None and fields["tap"] not in scope.names:
                     raise CnnError(f"'aux from {fields['tap']}': no earlier statement is labeled '{fields['tap']}'",
@@ -391,7 +391,7 @@ class Elaborator:
             if len(body) == 1 and body[0].label is None and not isinstance(body[0], S.Repeat) and not inline:
                 return self.stmt(body[0], local, Scope(), call=text, name=name)
             inner = scope if inline else Scope()
-            children = self.stmts(body, local, inner, None)
+            children = self.stmts(body, local, inner)
             self.count(1, s.span)
             return Group(name="" if inline else name, span=s.span, call=text, children=tuple(children))
         finally:

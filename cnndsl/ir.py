@@ -9,7 +9,7 @@ module holds what they share.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -149,6 +149,10 @@ def need_map(x: Shape, node: Node) -> tuple[int, int, int]:
     return x  # type: ignore[return-value]
 
 
+
+
+if TYPE_CHECKING:  # resolved by cnndsl.layers once every node kind exists
+    Body = tuple[Node, ...]
 
 
 class Network(BaseModel):
