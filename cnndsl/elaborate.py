@@ -46,6 +46,8 @@ register_backward_hook register_buffer register_forward_hook register_forward_pr
 register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
 register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
 set_submodule share_memory state_dict to to_empty train training type xpu zero_grad""".split())
+# keyword arguments of cnndsl.load beside the params: a param may not shadow them
+RESERVED_PARAMS = frozenset({"outputs", "weights"})
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -139,6 +141,9 @@ class Elaborator:
                     raise CnnError("'input' given twice", item.span)
                 input_decl = item
             elif isinstance(item, S.ParamDecl):
+                if item.name in RESERVED_PARAMS:
+                    raise CnnError(f"'{item.name}' is reserved and cannot be a param", item.span,
+                                   f"cnndsl.load(path, {item.name}=...) takes it; choose another name")
                 if item.name in declared:
                     raise CnnError(f"param '{item.name}' declared twice", item.span)
                 declared[item.name] = item

@@ -82,6 +82,8 @@ CASES = [
     ("no-input", "conv 3x3x8\n", 1, 1, "no 'input' line", "input 224x224x3"),
     ("input-twice", H + H, 2, 1, "'input' given twice", None),
     ("param-twice", "param a = 1\nparam a = 2\n" + H, 2, 1, "declared twice", None),
+    ("param-reserved", "param weights = 1\n" + H, 1, 1, "'weights' is reserved", "cnndsl.load"),
+    ("param-reserved-2", H + "param outputs = 2\n", 2, 1, "'outputs' is reserved", None),
     ("block-twice", "block b() { relu }\nblock b() { relu }\n" + H, 2, 1, "defined twice", None),
     ("block-named-layer", "block conv() { relu }\n" + H, 1, 1, "named like the layer", None),
     ("repeat-float", H + "repeat 2.5 { relu }\n", 2, 8, "repeat count must be a whole number", None),
