@@ -127,7 +127,7 @@ class Elaborator:
     def network(self) -> Network:
         p = self.program
         top = Span(file=p.file, line=1, col=1, end_line=1, end_col=2)
-        name, input_decl, stmts = None, None, []
+        name, title, input_decl, stmts = None, None, None, []
         params: dict[str, Number] = {}
         declared: dict[str, S.ParamDecl] = {}
         self.load_uses(p, [self._resolved(p.file)])
@@ -135,7 +135,7 @@ class Elaborator:
             if isinstance(item, S.NetworkDecl):
                 if name is not None:
                     raise CnnError("the network is named twice", item.span)
-                name = item.name
+                name, title = item.name, item.title
             elif isinstance(item, S.InputDecl):
                 if input_decl is not None:
                     raise CnnError("'input' given twice", item.span)
@@ -175,7 +175,7 @@ class Elaborator:
             args = {n: f"the argument '{n}' of block '{b.decl.name}'" for n, _ in b.decl.formals}
             check_indices(b.decl.body, {**visible, **args})
         body = self.stmts(stmts, params, Scope())
-        return Network(name=name or Path(p.file).stem.replace("-", "_") or "network", input=shape,
+        return Network(name=name or Path(p.file).stem.replace("-", "_") or "network", title=title, input=shape,
                        params=params, body=tuple(body), span=top)
 
     def override_value(self, name: str, span: Span) -> Number:

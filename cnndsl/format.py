@@ -177,7 +177,7 @@ class _Printer:
 
     def inline(self, it) -> str:
         if isinstance(it, S.NetworkDecl):
-            return f"network {it.name}"
+            return f"network {it.name}" + (f' "{it.title}"' if it.title is not None else "")
         if isinstance(it, S.InputDecl):
             return f"input {it.dims.text}"
         if isinstance(it, S.ParamDecl):

@@ -161,6 +161,7 @@ class Network(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
+    title: str | None = None  # a display title for diagrams (`network resnet50 "레즈넷-50"`), any Unicode
     input: tuple[int, ...]
     params: dict[str, Union[int, float]] = {}
     body: Body  # resolved by cnndsl.layers to a tuple of the tagged union of every node kind

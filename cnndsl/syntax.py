@@ -87,6 +87,7 @@ Stmt = Union[Layer, Group, Call, Repeat]
 class NetworkDecl:
     name: str
     span: Span
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,9 @@ class _ToAst(Transformer):
                       None if index is None else Word(str(index), _tok(index), (str(index),)))
 
     def network(self, items):
-        return NetworkDecl(str(items[1]), join(_tok(items[0]), _tok(items[1])))
+        kw, name, title = items
+        end = title if title is not None else name
+        return NetworkDecl(str(name), join(_tok(kw), _tok(end)), str(title)[1:-1] if title is not None else None)
 
     def input(self, items):
         return InputDecl(_word(items[1]), join(_tok(items[0]), _tok(items[1])))

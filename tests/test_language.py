@@ -263,3 +263,24 @@ def test_import_and_check_do_not_import_torch():
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import cnndsl"], capture_output=True, text=True)
     assert " torch" not in r.stderr and "graphviz" not in r.stderr
+
+
+def test_network_title_any_unicode():
+    text = 'network lenet5 "르넷-5: 합성곱 신경망 (LeNet-5)"\ninput 32x32x1\nconv 5x5x6 tanh\n'
+    net = cnndsl.parse(text)
+    assert (net.name, net.title) == ("lenet5", "르넷-5: 합성곱 신경망 (LeNet-5)")
+    assert Network.model_validate_json(net.model_dump_json()) == net
+    assert cnndsl.parse("network x\ninput 8x8x3").title is None
+    from cnndsl.format import format_text
+
+    assert format_text(text) == text
+
+
+def test_network_title_in_the_diagram():
+    import xml.etree.ElementTree as ET
+
+    from cnndsl.backends.graphviz import to_svg
+
+    net = cnndsl.parse('network g "구글넷 (GoogLeNet)"\ninput 8x8x3\nconv 1x1x4\n')
+    texts = [t.text for t in ET.fromstring(to_svg(net)).iter("{http://www.w3.org/2000/svg}text")]
+    assert "구글넷 (GoogLeNet)" in texts

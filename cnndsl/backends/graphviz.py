@@ -130,7 +130,8 @@ class Recorder:
 
         self.opts = opts
         self.rows = {id(r.node): r for r in analyze(network).rows}
-        self.diagram = Diagram(title=opts.title if opts.title is not None else network.name, rankdir=opts.rankdir)
+        title = opts.title if opts.title is not None else network.title or network.name
+        self.diagram = Diagram(title=title, rankdir=opts.rankdir)
         self.clusters = [self.diagram.root]
         self.taps: list[dict[str, list[Tail]]] = [{}]
         self.aux = 0

@@ -25,7 +25,7 @@ def add_parser(sub):
     p.add_argument("--no-shapes", dest="shapes", action="store_false", help="leave the shapes off the edges")
     p.add_argument("--params", action="store_true", help="show each node's parameter count")
     p.add_argument("--theme", choices=("light", "dark", "print"), default="light", help="colors (default light)")
-    p.add_argument("--title", help="the diagram's title (default: the network's name); any Unicode")
+    p.add_argument("--title", help="the diagram's title (default: the program's `network NAME \"TITLE\"`, else its name); any Unicode")
     return p
 
 
