@@ -15,3 +15,12 @@ def pytest_configure(config):
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = ROOT / "architectures"
 REFERENCE = ROOT.parent / "shared" / "reference"
+
+
+def structure(obj):
+    """An IR dump without source positions: formatting moves text around, never meaning."""
+    if isinstance(obj, dict):
+        return {k: structure(v) for k, v in obj.items() if k != "span"}
+    if isinstance(obj, (list, tuple)):
+        return [structure(v) for v in obj]
+    return obj

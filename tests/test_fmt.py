@@ -9,17 +9,8 @@ from hypothesis import given
 import cnndsl
 from cnndsl.cli import main
 from cnndsl.format import format_text
-from tests.conftest import ARCHITECTURES
+from tests.conftest import ARCHITECTURES, structure
 from tests.strategies import programs
-
-
-def structure(obj):
-    """The IR without source positions (fmt moves text around, never meaning)."""
-    if isinstance(obj, dict):
-        return {k: structure(v) for k, v in obj.items() if k != "span"}
-    if isinstance(obj, (list, tuple)):
-        return [structure(v) for v in obj]
-    return obj
 
 
 def ir(text):

@@ -33,21 +33,13 @@ from cnndsl.cli import main
 from cnndsl.format import format_text
 from cnndsl.ir import Network
 from cnndsl.passes.shapes import analyze
+from tests.conftest import structure
 from tests.strategies import valid_programs
 
 torch.set_num_threads(1)
 
 # twice the profile's examples: a few hundred per property under `--hypothesis-profile=ci`
 EXAMPLES = settings.default.max_examples * 2
-
-
-def structure(obj):
-    """The IR without source positions."""
-    if isinstance(obj, dict):
-        return {k: structure(v) for k, v in obj.items() if k != "span"}
-    if isinstance(obj, (list, tuple)):
-        return [structure(v) for v in obj]
-    return obj
 
 
 def nchw(shape):

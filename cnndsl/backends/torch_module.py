@@ -213,21 +213,22 @@ def se(node, x: Shape, y: Shape) -> Leaf:
     return Leaf((("se", call("SqueezeExcite", x[2], node.squeezed(x[2]))),))
 
 
-def maxpool(node, x: Shape, y: Shape) -> Leaf:
+def _pool_kw(node) -> dict[str, Any]:
+    """The arguments `nn.MaxPool2d` and `nn.AvgPool2d` share, defaults left out."""
     kw: dict[str, Any] = {"kernel_size": _one(node.kernel), "stride": _one(node.stride)}
     if node.padding != (0, 0):
         kw["padding"] = _one(node.padding)
     if node.ceil:
         kw["ceil_mode"] = True
-    return Leaf((("pool", call("MaxPool2d", **kw)),))
+    return kw
+
+
+def maxpool(node, x: Shape, y: Shape) -> Leaf:
+    return Leaf((("pool", call("MaxPool2d", **_pool_kw(node))),))
 
 
 def avgpool(node, x: Shape, y: Shape) -> Leaf:
-    kw: dict[str, Any] = {"kernel_size": _one(node.kernel), "stride": _one(node.stride)}
-    if node.padding != (0, 0):
-        kw["padding"] = _one(node.padding)
-    if node.ceil:
-        kw["ceil_mode"] = True
+    kw = _pool_kw(node)
     if not node.count_include_pad:
         kw["count_include_pad"] = False
     return Leaf((("pool", call("AvgPool2d", **kw)),))
