@@ -27,8 +27,8 @@ from pydantic import ValidationError
 
 from cnndsl import syntax as S
 from cnndsl.errors import CnnError, did_you_mean
-from cnndsl.expr import Number, evaluate, format_number
-from cnndsl.ir import Network, Node, Opt, parse_dims, whole
+from cnndsl.expr import Number, evaluate, format_number, free_names, unparse
+from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, parse_dims, whole
 from cnndsl.layers import REGISTRY
 from cnndsl.layers.blocks import Group, Repeat
 from cnndsl.source import Span, gc_paused
@@ -73,11 +73,22 @@ class Scope:
 class BlockDef:
     decl: S.BlockDecl
     file: str
+    _formals: tuple[Formal, ...] | None = None
 
     def signature(self) -> str:
-        from cnndsl.expr import unparse
+        return BlockCall(block=self.decl.name, formals=self.formals(), span=self.decl.span).signature()
 
-        return f"{self.decl.name}({', '.join(n if d is None else f'{n}={unparse(d)}' for n, d in self.decl.formals)})"
+    def formals(self) -> tuple[Formal, ...]:
+        """The formals as IR data: each default's text, and its value when it is a constant."""
+        if self._formals is None:
+            out = []
+            for n, d in self.decl.formals:
+                value = None
+                if d is not None and not free_names(d):
+                    value = evaluate(d, {})
+                out.append(Formal(name=n, default=None if d is None else unparse(d), value=value))
+            self._formals = tuple(out)
+        return self._formals
 
 
 def check_label(label: S.Word, written: str | None = None) -> None:
@@ -273,7 +284,7 @@ class Elaborator:
             out.append(node)
         return out
 
-    def stmt(self, s: S.Stmt, env, scope: Scope, call: str | None = None, name: str | None = None) -> Node:
+    def stmt(self, s: S.Stmt, env, scope: Scope, call: BlockCall | None = None, name: str | None = None) -> Node:
         label = s.label
         if label is not None:
             if len(label.pieces) > 1 or not isinstance(label.pieces[0], str):  # `block{i + 4}`
@@ -361,7 +372,7 @@ class Elaborator:
         sig = block.signature()
         formals = block.decl.formals
         bound: dict[str, Number] = {}
-        shown = []
+        given: list[str] = []
         positional = [e for k, e in s.args if k is None]
         if any(k is None for k, _ in s.args[len(positional):]):
             raise CnnError("positional argument after a keyword argument", s.span, f"the block is {sig}")
@@ -370,14 +381,14 @@ class Elaborator:
                            f"the block is {sig}")
         for (fname, _), e in zip(formals, positional):
             bound[fname] = evaluate(e, env)
-            shown.append(format_number(bound[fname]))
+            given.append(fname)
         for k, e in s.args[len(positional):]:
             if k not in dict(formals):
                 raise CnnError(f"{bname}() has no argument '{k}'", s.span, f"the block is {sig}")
             if k in bound:
                 raise CnnError(f"{bname}() got '{k}' twice", s.span, f"the block is {sig}")
             bound[k] = evaluate(e, env)
-            shown.append(f"{k}={format_number(bound[k])}")
+            given.append(k)
         local = dict(env)
         for fname, default in formals:
             if fname not in bound:
@@ -389,7 +400,8 @@ class Elaborator:
             chain = " -> ".join(self.call_stack[-4:])
             raise CnnError(f"block calls nested more than {MAX_CALL_DEPTH} deep ({chain} -> ...)", s.span,
                            "does a block call itself?")
-        text = f"{bname}({', '.join(shown)})"
+        text = BlockCall(block=bname, formals=block.formals(), args=tuple((f, bound[f]) for f, _ in formals),
+                         given=tuple(given), keywords=len(given) - len(positional), span=s.span)
         self.call_stack.append(bname)
         try:
             body = block.decl.body

@@ -151,6 +151,19 @@ def evaluate(expr: Expr, env: dict[str, Number]) -> Number:
     raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - internal
 
 
+def free_names(expr: Expr) -> set[str]:
+    """The names an expression reads (params, block arguments), functions not included."""
+    if isinstance(expr, Var):
+        return {expr.name}
+    if isinstance(expr, Num):
+        return set()
+    if isinstance(expr, Neg):
+        return free_names(expr.operand)
+    if isinstance(expr, Func):
+        return set().union(*(free_names(a) for a in expr.args))
+    return free_names(expr.left) | free_names(expr.right)
+
+
 def unparse(expr: Expr, parent: int = 0) -> str:
     """Canonical text of an expression (used by `fmt`), with only the parentheses needed."""
     prec = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}

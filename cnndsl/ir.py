@@ -84,6 +84,54 @@ def _shown(value: int | float) -> str:
     return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
 
 
+class Formal(BaseModel):
+    """One formal argument of a block: its name, and its default as written (`None`: required).
+    `value` is the default's value when it is a constant (no names in it), else `None`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    default: str | None = None
+    value: Union[int, float, None] = None
+
+
+class BlockCall(BaseModel):
+    """What a block call made a node from: the block, its formals, and the arguments bound to
+    them (values, by formal name, in the order of the formals; defaults included). `given` names
+    the arguments the call wrote, positional ones first, in the order written.
+
+    `bottleneck(128, s=2)` of `block bottleneck(c, s=1, e=4)` is
+    `BlockCall(block="bottleneck", formals=(c, s=1, e=4), args=(("c", 128), ("s", 2), ("e", 4)),
+    given=("c", "s"), keywords=1)`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    block: str
+    formals: tuple[Formal, ...] = ()
+    args: tuple[tuple[str, Union[int, float]], ...] = ()
+    given: tuple[str, ...] = ()
+    keywords: int = 0  # the last `keywords` names of `given` were written `name=value`
+    span: Span = Field(repr=False)
+
+    def value(self, name: str) -> int | float:
+        return dict(self.args)[name]
+
+    def text(self) -> str:
+        """The call as written, values filled in: `bottleneck(128, s=2)`."""
+        from cnndsl.expr import format_number
+
+        values = dict(self.args)
+        cut = len(self.given) - self.keywords
+        shown = [format_number(values[n]) for n in self.given[:cut]]
+        shown += [f"{n}={format_number(values[n])}" for n in self.given[cut:]]
+        return f"{self.block}({', '.join(shown)})"
+
+    def signature(self) -> str:
+        """The block's header: `bottleneck(c, s=1, e=4)`."""
+        return f"{self.block}({', '.join(f.name if f.default is None else f'{f.name}={f.default}' for f in self.formals)})"
+
+
 class Node(BaseModel):
     """Base of every IR node.
 
@@ -100,7 +148,7 @@ class Node(BaseModel):
     kind: str
     name: str = ""
     span: Span = Field(repr=False)
-    call: str | None = None  # "bottleneck(128, s=2)" when this node is what a block call made
+    call: BlockCall | None = None  # set when this node is what a block call made
 
     # -------- elaboration: statement arguments -> field values
     @classmethod

@@ -226,7 +226,7 @@ def test_use_outside_is_refused_unless_allowed(outside, capsys, how):
         cnndsl.parse_file(path)
     status, err = check(path, capsys, "--allow-outside")
     assert status == 0, err
-    assert cnndsl.parse_file(path, allow_outside=True).body[0].call == "ext(4)"
+    assert cnndsl.parse_file(path, allow_outside=True).body[0].call.text() == "ext(4)"
 
 
 def test_use_inside_subfolder_is_fine(tmp_path, capsys):

@@ -44,10 +44,10 @@ def test_tiny_example_from_the_issue():
     assert [names(c) for c in copies] == [["0"], ["1"]]
     # a block whose body is one unlabeled statement *is* that statement
     block = copies[0][0]
-    assert isinstance(block, Residual) and block.call == "basic(16)"
+    assert isinstance(block, Residual) and block.call.text() == "basic(16)"
     assert names(block.body) == ["0", "1"] and names(block.shortcut) == ["2"]  # one numbering across branches
     assert block.act == "relu" and block.body[0].bn and not block.body[0].bias
-    assert [b.call for b in stage2.children] == ["basic(32, s=2)", "basic(32)"]
+    assert [b.call.text() for b in stage2.children] == ["basic(32, s=2)", "basic(32)"]
     assert stage2.children[0].body[0].stride == (2, 2)
     assert isinstance(concat, Concat) and [names(p) for p in concat.paths] == [["0"], ["1"], ["2", "3"]]
     assert isinstance(aux, Aux) and names(aux.body) == ["0", "1"]
@@ -176,15 +176,15 @@ def test_block_call_with_several_statements_is_a_sequence():
     net = cnndsl.parse("block sep(c) { conv1: dwconv 3x3 same nobias; pointwise: conv 1x1x{c} nobias }\n"
                        "input 8x8x4\nconv3: sep(16)\nsep(8)")
     a, b = net.body
-    assert (a.name, a.call, names(a.children)) == ("conv3", "sep(16)", ["conv1", "pointwise"])
-    assert (b.name, b.call) == ("1", "sep(8)")
+    assert (a.name, a.call.text(), names(a.children)) == ("conv3", "sep(16)", ["conv1", "pointwise"])
+    assert (b.name, b.call.text()) == ("1", "sep(8)")
 
 
 def test_block_defaults_and_keywords():
     net = cnndsl.parse("param k = 3\nblock c(n, s=1, kk=k) { conv {kk}x{kk}x{n} s{s} same }\ninput 8x8x3\n"
                        "c(4); c(4, s=2); c(n=4, kk=1)")
     assert [(n.kernel, n.stride) for n in net.body] == [((3, 3), (1, 1)), ((3, 3), (2, 2)), ((1, 1), (1, 1))]
-    assert net.body[2].call == "c(n=4, kk=1)"
+    assert net.body[2].call.text() == "c(n=4, kk=1)"
 
 
 def test_aux_from_label():
@@ -203,7 +203,7 @@ def test_use_imports_blocks(tmp_path):
     (tmp_path / "lib" / "blocks.cnn").write_text("block two(c) { conv 1x1x{c}; relu }\n")
     (tmp_path / "net.cnn").write_text('use "lib/blocks.cnn"\ninput 8x8x3\ntwo(5)\n')
     net = cnndsl.parse_file(tmp_path / "net.cnn")
-    assert net.body[0].call == "two(5)" and net.body[0].children[0].out == 5
+    assert net.body[0].call.text() == "two(5)" and net.body[0].children[0].out == 5
 
 
 def test_use_errors(tmp_path, capsys):

@@ -42,7 +42,7 @@ def test_each_call_resolves_by_its_own_input_shape():
     net = cnndsl.parse(PROGRAM)
     # 8x8x4 -> ir(4): 8x8x4 kept, a sum; ir(8): 4 -> 8 channels, none; ir(8): kept, a sum; ir(8, s=2): 4x4, none
     assert [type(n).__name__ for n in net.body] == ["Residual", "Group", "Residual", "Group"]
-    assert [(n.name, n.call) for n in net.body] == [("0", "ir(4)"), ("1", "ir(8)"), ("2", "ir(8)"), ("3", "ir(8, s=2)")]
+    assert [(n.name, n.call.text()) for n in net.body] == [("0", "ir(4)"), ("1", "ir(8)"), ("2", "ir(8)"), ("3", "ir(8, s=2)")]
     assert not flagged(net.body)
     # the same names either way: the body's statements number from 0 (here one labeled group `conv`)
     for n in net.body:
@@ -223,7 +223,7 @@ def test_mobilenet_v2_follows_torchvision_at_every_width(alpha):
     else:
         assert res[0]  # the first block (8 -> 8 channels, stride 1) adds its input at this width
     a = cnndsl.analyze(cnndsl.parse_file("mobilenet_v2", alpha=alpha))
-    blocks = [r for r in a.rows if r.node.call and r.node.call.startswith("inverted(")]
+    blocks = [r for r in a.rows if r.node.call is not None and r.node.call.block == "inverted"]
     assert [r.path for r in blocks] == [f"features.{i}" for i in range(1, 18)]
     assert [r.node.kind == "residual" for r in blocks] == res
     assert a.params == params

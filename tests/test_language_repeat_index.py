@@ -43,7 +43,7 @@ def test_index_reaches_block_call_arguments_and_count_expressions():
     assert isinstance(layer1, Group) and layer1.name == "layer1"
     copies = layer1.children[0].copies
     # a labeled repeat is a sequence of its own: layer1.0, layer1.1, layer1.2
-    assert [(c[0].name, c[0].call) for c in copies] == [("0", "unit(4, s=1)"), ("1", "unit(5, s=2)"),
+    assert [(c[0].name, c[0].call.text()) for c in copies] == [("0", "unit(4, s=1)"), ("1", "unit(5, s=2)"),
                                                          ("2", "unit(6, s=3)")]
     assert [c[0].children[0].stride for c in copies] == [(1, 1), (2, 2), (3, 3)]
 
@@ -112,6 +112,6 @@ def test_fmt_prints_the_index_and_keeps_the_ir():
 def test_xception_middle_flow_is_one_repeat():
     net = cnndsl.parse_file("xception")
     rows = cnndsl.analyze(net).rows
-    middle = [r.path for r in rows if r.depth == 0 and r.node.call == "middle(728)"]
+    middle = [r.path for r in rows if r.depth == 0 and r.node.call is not None and r.node.call.text() == "middle(728)"]
     assert middle == [f"block{k}" for k in range(4, 12)]
     assert all(r.input == r.output == (19, 19, 728) for r in rows if r.path in middle)

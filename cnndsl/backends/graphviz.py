@@ -195,13 +195,13 @@ class Recorder:
         mark = f"  x {times}" if times > 1 else ""
         if n.call is not None:
             named = f"{n.name}: " if n.name and not n.name.isdigit() else ""
-            return named + n.call + mark
+            return named + n.call.text() + mark
         if isinstance(n, (Group, Aux)) and n.name and not n.name.isdigit():
             return n.name + mark
         return mark.strip()
 
     def leaf(self, n: Node, row, tails: list[Tail], collapsed: bool, times: int) -> list[Tail]:
-        lines = [n.call] if collapsed else [n.describe()]
+        lines = [n.call.text()] if collapsed else [n.describe()]
         if collapsed and not n.takes_branches:
             lines.append(n.describe())  # a block whose body is one layer: say which
         if self.opts.params and row.params:

@@ -338,7 +338,7 @@ class Emitter:
         if node is None:
             return camel(self.d.network.name)
         if node.call:
-            return camel(node.call.split("(")[0])
+            return camel(node.call.block)
         if spec.name and not spec.name.isdigit():
             return camel(spec.name)
         return camel(node.kind)
@@ -383,7 +383,7 @@ class Emitter:
                 elif all(f > 0 and v % f == 0 for v, f in zip(col, fvals)) and len(
                         {v // f for v, f in zip(col, fvals)}) == 1:
                     text = f"{use(fname, fvals, fdefault)} * {col[0] // fvals[0]}"
-                elif all(v > 0 and f % v == 0 for v, f in zip(col, fvals)) and len(
+                elif all(v > 0 and f > 0 and f % v == 0 for v, f in zip(col, fvals)) and len(
                         {f // v for v, f in zip(col, fvals)}) == 1:
                     text = f"{use(fname, fvals, fdefault)} // {fvals[0] // col[0]}"
                 if text:
@@ -493,7 +493,7 @@ class Emitter:
             return _safe_doc(f"The network `{self.d.network.name}`.")
         if node.call:
             formals = block_formals(node)
-            sig = node.call.split("(")[0] + ("(" + ", ".join(f for f, _ in formals) + ")" if formals else "")
+            sig = node.call.block + ("(" + ", ".join(f for f, _ in formals) + ")" if formals else "")
             return _safe_doc(f"The block `{sig}`.")
         what = "group" if node.kind == "group" else node.describe()
         label = f"`{inst.spec.name}`: " if not inst.spec.name.isdigit() else ""
@@ -529,86 +529,28 @@ def runtime_source(cls: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# block formal arguments, for naming constructor arguments
+# block formal arguments, for naming constructor arguments: from the IR's block calls alone
 
 
-def _first_leaf_file(node) -> str | None:
-    for branch in node.branches():
-        for child in branch:
-            f = _first_leaf_file(child) if child.branches() else child.span.file
-            if f:
-                return f
-    return node.span.file if not node.branches() else None
-
-
-_DECLS: dict[str, dict] = {}
-
-
-def block_formals(node) -> list | None:
-    """[(formal name, default expression or None)] of the block that made `node`, if found."""
-    from cnndsl import syntax
-    from cnndsl.elaborate import read_source
-    from cnndsl.source import _TEXTS
-
-    bname = node.call.split("(")[0]
-    files = {f for f in (_first_leaf_file(node), node.span.file) if f}
-    for file in files:
-        if file not in _DECLS:
-            try:
-                text = _TEXTS.get(file) or read_source(Path(file))
-                _DECLS[file] = {i.name: i for i in syntax.parse_program(text, file).items
-                                if isinstance(i, syntax.BlockDecl)}
-            except (CnnError, OSError):
-                _DECLS[file] = {}
-        decl = _DECLS[file].get(bname)
-        if decl is not None:
-            return [(n, d) for n, d in decl.formals if IDENT.match(n) and n not in RESERVED | {"in_chs", "out_chs"}]
-    return None
+def block_formals(node) -> list[tuple[str, int | float | None]]:
+    """[(formal name, its constant default or None)] of the block that made `node`, the names
+    usable as Python parameters."""
+    return [(f.name, f.value) for f in node.call.formals
+            if IDENT.match(f.name) and not keyword.iskeyword(f.name) and f.name not in RESERVED | {"in_chs", "out_chs"}]
 
 
 def block_values(group: list[Instance]) -> list[tuple[str, list, int | None]]:
-    """(formal, its value in each module of `group`, its literal default) for a block's class."""
-    from cnndsl.expr import evaluate
-    from cnndsl.ir import parse_number
-
+    """(formal, its value in each module of `group`, its literal default) for a block's class:
+    the formals whose values are ints in every module."""
     node = group[0].spec.node
-    if node is None or not node.call:
+    if node is None or node.call is None:
         return []
-    formals = block_formals(node)
-    if not formals:
-        return []
-    columns: dict[str, list] = {n: [] for n, _ in formals}
-    for inst in group:
-        text = inst.spec.node.call
-        inner = text[text.index("(") + 1:text.rindex(")")]
-        bound: dict[str, Any] = {}
-        args = [a.strip() for a in inner.split(",") if a.strip()]
-        for (fname, _), a in zip(formals, [a for a in args if "=" not in a]):
-            bound[fname] = parse_number(a)
-        for a in args:
-            if "=" in a:
-                k, _, v = a.partition("=")
-                bound[k.strip()] = parse_number(v.strip())
-        for fname, default in formals:
-            if fname not in bound and default is not None:
-                try:
-                    bound[fname] = evaluate(default, dict(bound))
-                except CnnError:
-                    bound[fname] = None
-            columns[fname].append(bound.get(fname))
     out = []
-    for fname, default in formals:
-        vals = columns[fname]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-            continue
-        d = None
-        if default is not None:
-            try:
-                dv = evaluate(default, {})
-                d = dv if isinstance(dv, int) and not isinstance(dv, bool) else None
-            except CnnError:
-                d = None
-        out.append((fname, vals, d))
+    for fname, default in block_formals(node):
+        vals = [inst.spec.node.call.value(fname) for inst in group]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            d = default if isinstance(default, int) and not isinstance(default, bool) else None
+            out.append((fname, vals, d))
     return out
 
 

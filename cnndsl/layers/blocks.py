@@ -74,7 +74,7 @@ class Group(Container):
         return walk.seq(self.children, x)
 
     def describe(self) -> str:
-        return self.call or "group"
+        return self.call.text() if self.call else "group"
 
 
 class Residual(Container):
@@ -130,7 +130,7 @@ class Residual(Container):
         return math.prod(y) + self.post_flops(y)
 
     def describe(self) -> str:
-        return self.call or ("residual if_same" if self.if_same else "residual")
+        return self.call.text() if self.call else ("residual if_same" if self.if_same else "residual")
 
 
 class MultiBranch(Container):
@@ -149,7 +149,7 @@ class MultiBranch(Container):
         return self.paths
 
     def describe(self) -> str:
-        return self.call or self.kind
+        return self.call.text() if self.call else self.kind
 
 
 class Add(MultiBranch):
