@@ -129,14 +129,14 @@ def run(line: str, folder: Path, png: Path | None = None) -> tuple[str, str | No
     figure = figure_name(argv)
     buf = io.StringIO()
     with contextlib.chdir(folder), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        if argv[0] == "cnndsl" and figure is not None:
+        if figure is not None:
             at = argv.index("-o")
-            rest = argv[1:at] + argv[at + 2:]
-            if png is not None:
-                cli.main(argv[1:at] + ["-o", str(png)] + argv[at + 2:])
+            args = argv[1:at] + argv[at + 2:]
             dot = io.StringIO()
-            with contextlib.redirect_stdout(dot):
-                status = cli.main(rest)
+            with contextlib.redirect_stdout(dot):  # without -o, render prints the DOT text
+                status = cli.main(args)
+            if status == 0 and png is not None:
+                status = cli.main(args + ["-o", str(png)])
             if status:
                 raise RuntimeError(f"`{line}` exited {status}: {buf.getvalue()}")
             return buf.getvalue().rstrip("\n"), dot.getvalue()
