@@ -37,7 +37,6 @@ class Tutorial:
         self.lang = lang
         self.text = tf.TUTORIALS[lang].read_text(encoding="utf-8")
         self.blocks, self.prose = tf.parse(self.text)
-        self.files = tf.files(self.blocks)
         self.commands = tf.commands(self.blocks)
         self.folder = folder
         tf.write_files(self.blocks, folder)
@@ -47,8 +46,8 @@ class Tutorial:
                 continue
             self.results.append((c, *tf.run(c.line, folder)))
 
-    def network(self, name: str, **params):
-        return cnndsl.parse_file(str(self.folder / name), **params)
+    def network(self, name: str):
+        return cnndsl.parse_file(str(self.folder / name))
 
     def chapters(self) -> list[str]:
         return [line[3:].strip() for line in self.text.split("\n") if line.startswith("## ")]
@@ -163,6 +162,7 @@ def test_the_tools_figures_quoted_in_the_prose_are_printed_in_that_chapter(tutor
 
 
 # --- the hand derivations of the notes, against the tool ----------------------------------------------------
+# (the English programs; the Korean ones are the same, which the last tests check)
 
 def rows(net):
     """name -> the stats row, its output shape as a tuple."""
