@@ -28,7 +28,8 @@ class _Parser(argparse.ArgumentParser):
 def make_parser() -> argparse.ArgumentParser:
     from cnndsl import __version__
 
-    parser = _Parser(prog="cnndsl", description="A language for convolutional network architectures.")
+    parser = _Parser(prog="cnndsl", description="A language for convolutional network architectures.",
+                     epilog="Tutorial, from the lecture notes: docs/tutorial.ko.md (한국어), docs/tutorial.md (English).")
     parser.add_argument("--version", action="version", version=f"cnndsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
