@@ -38,7 +38,7 @@ def test_catalog_names_shipped_networks_and_published_hashes():
     assert set(networks) == {"alexnet", "vgg16", "vgg19", "googlenet", "inception_v3", "mobilenet_v2",
                              "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}
     for network, published in networks.items():
-        assert re.search(rf"^network {network}\b", (ARCHITECTURES / f"{network}.cnn").read_text(), re.M)
+        assert re.search(rf"^network {network}\b", (ARCHITECTURES / f"{network}.cnn").read_text(), re.MULTILINE)
         for name, e in published.items():
             assert pretrained.NAME.fullmatch(name) and name.startswith("torchvision:IMAGENET1K_V"), name
             # torch.hub reads the hash prefix from the file name: NAME-<sha256 prefix>.pth

@@ -222,7 +222,7 @@ def load_target(target: str, kwargs: Mapping[str, Any]):
 
     if target.startswith("timm:"):
         name = target.removeprefix("timm:")
-        timm = _import("timm", target)
+        timm = _import("timm")
         if name not in timm.list_models():
             raise CnnError(f"--against: timm has no model '{name}'",
                            hint=did_you_mean(name, timm.list_models()) or "timm.list_models() lists them")
@@ -232,7 +232,7 @@ def load_target(target: str, kwargs: Mapping[str, Any]):
         if not path or not attr or not all(p.isidentifier() for p in (*path.split("."), *attr.split("."))):
             raise CnnError(f"--against: '{target}' is not a target",
                            hint="like torchvision.models.resnet50, timm:seresnet50 or package.module:function")
-        factory = _import(path, target)
+        factory = _import(path)
         for i, part in enumerate(attr.split(".")):
             if not hasattr(factory, part):
                 where = ".".join([path, *attr.split(".")[:i]])
@@ -252,7 +252,7 @@ def load_target(target: str, kwargs: Mapping[str, Any]):
     return module
 
 
-def _import(name: str, target: str):
+def _import(name: str):
     here = os.getcwd()
     added = here not in sys.path
     if added:
@@ -263,10 +263,9 @@ def _import(name: str, target: str):
         top = name.split(".")[0]
         hint = (f"{top} is optional and not installed: pip install {top}" if top in ("torchvision", "timm")
                 else "is it installed, or a .py file in the current directory or on PYTHONPATH?")
-        raise CnnError(f"--against {target}: cannot import '{name}': {exc}", hint=hint) from None
+        raise CnnError(f"--against: cannot import '{name}': {exc}", hint=hint) from None
     except Exception as exc:  # noqa: BLE001 - importing runs the user's module
-        raise CnnError(f"--against {target}: importing '{name}' raised {type(exc).__name__}: {exc}"
-                       .splitlines()[0]) from None
+        raise CnnError(f"--against: importing '{name}' raised {type(exc).__name__}: {exc}".splitlines()[0]) from None
     finally:
         if added:
             sys.path.remove(here)

@@ -9,7 +9,7 @@ import ast
 import json
 from pathlib import Path
 
-from cnndsl.commands import add_set, display, load
+from cnndsl.commands import add_set, load
 from cnndsl.errors import CnnError
 
 
@@ -64,7 +64,7 @@ def run(args) -> int:
 
     network = load(args.file, args)
     report = verify(network, load_target(args.against, parse_target_args(args.target_args)))
-    print(f"cnndsl: {display(args.file)}, reference: {args.against}")
+    print(f"cnndsl: {args.file}, reference: {args.against}")
     print(report.table())
     if args.mapping:
         if report.mapping is None:
