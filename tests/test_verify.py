@@ -149,6 +149,7 @@ MISSING = [name for name in ("torchvision", "timm") if importlib.util.find_spec(
      None),
     ("verify_targets:PROGRAM", "--against: 'verify_targets:PROGRAM' is a str, not a function or class", None),
     ("resnet50", "--against: 'resnet50' is not a target", "like torchvision.models.resnet50"),
+    ("verify_targets:needs_32x32", "verify: the reference module failed on a 1x3x16x16 input: RuntimeError: ", None),
     *[(target, f"--against: cannot import '{module}': No module named '{name}'",
        f"{name} is optional and not installed: pip install {name}")
       for name, target, module in [("torchvision", "torchvision.models.resnet50", "torchvision.models"),

@@ -91,3 +91,8 @@ def raises() -> nn.Module:
 
 def not_a_module():
     return {"stem": torch.zeros(1)}
+
+
+def needs_32x32() -> nn.Module:
+    """A module that takes 32x32 inputs only (the program's are 16x16)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 5))

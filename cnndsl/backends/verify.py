@@ -14,8 +14,9 @@ Both modules are compared as built, in eval mode at batch 1 on the program's `in
 
 Example:
     >>> report = cnndsl.verify(cnndsl.parse_file("resnet18"), torchvision.models.resnet18())
-    >>> report.ok, report.max_rel
-    (True, 0.0)
+    >>> report.ok
+    True
+    >>> print(report.table())
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from cnndsl.errors import CnnError, did_you_mean
@@ -137,7 +139,7 @@ def verify(network: Network, module) -> Report:
     if not isinstance(module, torch.nn.Module):
         raise CnnError(f"verify: the reference is a {type(module).__name__}, not a torch.nn.Module")
     ours = cnndsl.build(network).eval()
-    reference = copy.deepcopy(module).eval()
+    reference = copy.deepcopy(module).cpu().eval()
     gen = torch.Generator().manual_seed(SEED)
     shuffle_batch_norms(reference, gen)
     ours_state, ref_state = state_figures(ours), state_figures(reference)
@@ -194,7 +196,8 @@ def measure(module, x, who: str):
     except Exception as exc:  # noqa: BLE001 - the reference is the user's code
         raise CnnError(f"verify: {who} failed on a {'x'.join(map(str, x.shape))} input: "
                        f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
-    tensors = tuple(out.values()) if isinstance(out, Mapping) else tuple(out) if isinstance(out, tuple) else (out,)
+    tensors = (tuple(out.values()) if isinstance(out, Mapping)  # several outputs: each compared
+               else tuple(out) if isinstance(out, (tuple, list)) else (out,))
     if not all(isinstance(t, torch.Tensor) for t in tensors):
         raise CnnError(f"verify: {who} returned a {type(out).__name__}, not tensors")
     params = sum(p.numel() for p in module.parameters())
@@ -220,13 +223,9 @@ def load_target(target: str, kwargs: Mapping[str, Any]):
     """
     import torch
 
-    if target.startswith("timm:"):
-        name = target.removeprefix("timm:")
+    if target.startswith("timm:"):  # an unknown name: create_model raises "Unknown model (NAME)"
         timm = _import("timm")
-        if name not in timm.list_models():
-            raise CnnError(f"--against: timm has no model '{name}'",
-                           hint=did_you_mean(name, timm.list_models()) or "timm.list_models() lists them")
-        factory, call = (lambda **kw: timm.create_model(name, **kw)), f"timm.create_model('{name}')"
+        factory = partial(timm.create_model, target.removeprefix("timm:"))
     else:
         path, _, attr = target.partition(":") if ":" in target else target.rpartition(".")
         if not path or not attr or not all(p.isidentifier() for p in (*path.split("."), *attr.split("."))):
@@ -241,14 +240,13 @@ def load_target(target: str, kwargs: Mapping[str, Any]):
             factory = getattr(factory, part)
         if not callable(factory):
             raise CnnError(f"--against: '{target}' is a {type(factory).__name__}, not a function or class")
-        call = target
     try:
         module = factory(**kwargs)
     except Exception as exc:  # noqa: BLE001 - the factory is the user's code
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        raise CnnError(f"--against: {call}({shown}) raised {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise CnnError(f"--against: {target}({shown}) raised {type(exc).__name__}: {exc}".splitlines()[0]) from None
     if not isinstance(module, torch.nn.Module):
-        raise CnnError(f"--against: {call} returned a {type(module).__name__}, not a torch.nn.Module")
+        raise CnnError(f"--against: {target} returned a {type(module).__name__}, not a torch.nn.Module")
     return module
 
 
