@@ -20,7 +20,7 @@ from cnndsl.errors import CnnError
 from cnndsl.ir import Network
 
 __all__ = ["CnnError", "Network", "analyze", "build", "freeze", "load", "load_matching", "parse", "parse_file", "resolve",
-           "stats", "to_dot"]
+           "stats", "to_dot", "verify"]
 __version__ = "0.1.0"
 
 
@@ -99,7 +99,8 @@ def build(network: Network, **kwargs: Any):
 
 
 def load(path: str | Path, *, outputs=None, weights=None, **params: Any):
-    """Parse a `.cnn` file and build its module: `cnndsl.load("resnet50", classes=10)` (imports torch)."""
+    """Parse a `.cnn` file and build its module: `cnndsl.load("resnet50", classes=10)` (imports torch).
+    `weights`: a state_dict, a file, or published weights by name (`"torchvision:IMAGENET1K_V2"`)."""
     from cnndsl.backends.torch_module import load as _load
 
     return _load(path, outputs=outputs, weights=weights, **params)
@@ -111,6 +112,15 @@ def load_matching(model, weights):
     from cnndsl.backends.torch_module import load_matching as _load_matching
 
     return _load_matching(model, weights)
+
+
+def verify(network: Network, module):
+    """Compare `network`'s module with a PyTorch `module` it should equal: params, MACs, output
+    shape, state_dict keys and shapes in order, and the outputs with `module`'s weights loaded
+    (imports torch). Returns a `cnndsl.backends.verify.Report`: `.ok`, `.table()`, `.mapping`."""
+    from cnndsl.backends.verify import verify as _verify
+
+    return _verify(network, module)
 
 
 def freeze(model, upto: str, *, bn_eval: bool = True) -> list[str]:

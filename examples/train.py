@@ -113,9 +113,11 @@ def setup(device: str) -> Dist:
     if device.startswith("cuda"):
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)
+        # bound to its GPU up front: NCCL neither guesses the device from the rank nor risks that hang
+        dist.init_process_group("nccl", device_id=dev)
     else:
         dev = torch.device(device)
-    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        dist.init_process_group("gloo")
     return Dist(dist.get_rank(), dist.get_world_size(), dev)
 
 

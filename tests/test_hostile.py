@@ -342,6 +342,9 @@ def test_compile_refuses_too_many_params(tmp_path, capsys):
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "execfile"}
 FORBIDDEN_ATTRS = {("pickle", "load"), ("pickle", "loads"), ("marshal", "loads"), ("os", "system"),
                    ("subprocess", "Popen"), ("subprocess", "run"), ("subprocess", "call")}
+# `cnndsl verify --against package.module:function` imports the PyTorch module the user names on the
+# command line (their own code, never text from a .cnn file or a web request): the one computed import
+USER_IMPORTS = {"cnndsl/backends/verify.py"}
 
 
 def test_package_never_evaluates_text():
@@ -367,7 +370,8 @@ def test_package_never_evaluates_text():
                         found.append(f"{where}: torch.load without weights_only=True")
             if isinstance(f, ast.Attribute) and f.attr in ("import_module",) and node.args:
                 arg = node.args[0]
-                if not (isinstance(arg, ast.JoinedStr) and str(ast.unparse(arg)).startswith("f'cnndsl.")):
+                if not (isinstance(arg, ast.JoinedStr) and str(ast.unparse(arg)).startswith("f'cnndsl.")) \
+                        and path.relative_to(ROOT).as_posix() not in USER_IMPORTS:
                     found.append(f"{where}: import_module of a computed name")
     assert not found, "\n".join(found)
 

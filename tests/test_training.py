@@ -176,6 +176,24 @@ def test_script_without_a_terminal(tmp_path):
     assert bad.returncode == 1 and "no module named 'nope'" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_cuda_process_group_is_bound_to_its_device(train, monkeypatch):
+    """Under torchrun on CUDA the NCCL group gets `device_id` (else torch warns "Guessing device ID
+    based on global rank. This can cause a hang"); on CPU, gloo without one. No GPU here: the CUDA
+    calls are stood in for, and what reaches init_process_group is checked."""
+    calls = []
+    monkeypatch.setattr(train.dist, "init_process_group", lambda backend, **kw: calls.append((backend, kw)))
+    monkeypatch.setattr(train.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(train.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(train.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert train.setup("cuda").device == torch.device("cuda", 1)
+    assert train.setup("cpu").device == torch.device("cpu")
+    assert calls == [("nccl", {"device_id": torch.device("cuda", 1)}), ("gloo", {})]
+
+
 # ---------------------------------------------------------------------------------------------
 # two processes: torchrun, gloo on CPU
 

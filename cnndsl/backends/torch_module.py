@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cnndsl.backends import pretrained  # published weights by name (weights="torchvision:...")
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape
 from cnndsl.passes.shapes import Analysis, analyze
@@ -675,7 +676,7 @@ def compare(model, state: Mapping[str, Any]) -> Mismatch:
 
 def load_weights(model, weights) -> None:
     """Load `weights` into `model` strictly: any difference is one CnnError listing the keys."""
-    state = read_state(weights)
+    state = read_state(pretrained.resolve(weights, model))
     diff = compare(model, state)
     if diff:
         raise CnnError(
@@ -694,7 +695,7 @@ def load_matching(model, weights) -> Mismatch:
     `skipped = load_matching(model, "resnet50.pth")` loads all but the new head
     (`skipped.misshaped` names `fc.weight` and `fc.bias`).
     """
-    state = read_state(weights)
+    state = read_state(pretrained.resolve(weights, model))
     diff = compare(model, state)
     bad = {m[0] for m in diff.misshaped}
     fitting = {k: v for k, v in state.items() if k in model.state_dict() and k not in bad}

@@ -24,7 +24,8 @@ def add_parser(sub):
     p.add_argument("--onnx", metavar="OUT.onnx", help="export the network to ONNX instead (needs the onnx extra); "
                    "with -o, write the source too")
     p.add_argument("--weights", metavar="CKPT", help="with --onnx: load these weights strictly first (a state_dict "
-                   "file, or a training checkpoint holding one under 'model')")
+                   "file, a training checkpoint holding one under 'model', or published weights by name, e.g. "
+                   "torchvision:IMAGENET1K_V2, downloaded once into torch.hub's cache)")
     add_set(p)
     return p
 
