@@ -123,7 +123,7 @@ def _randomize_norms(model, torch):
 # module written by hand below that builds the same network. `res` 64 keeps every pooling valid.
 SMALL = {
     "resnext50_32x4d": {"res": 64, "groups": 4, "width_per_group": 4, "classes": 10},
-    "wide_resnet50_2": {"res": 64, "width": 1, "classes": 10},
+    "wide_resnet50_2": {"res": 64, "width": 0.5, "classes": 10},  # inner widths c / 2
     "densenet121": {"res": 64, "growth": 8, "init": 16, "layers1": 2, "layers2": 3, "layers3": 2,
                     "layers4": 2, "classes": 10},
     "squeezenet1_1": {"res": 64, "classes": 10},
