@@ -72,7 +72,7 @@ def _input(net, batch=2):
 
 ARCH = sorted(ARCHITECTURES.glob("*.cnn"))
 # small settings so the whole file stays fast on 2 cores: a program's `res`/`width` params where it has them
-SMALL_PARAMS = {"res": 64, "alpha": 0.25}
+SMALL_PARAMS = {"res": 64, "alpha": 0.25, "layers1": 2, "layers2": 2, "layers3": 2, "layers4": 2}  # densenet: 2 layers a block
 
 
 def _parse_arch(path):
