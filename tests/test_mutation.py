@@ -46,7 +46,7 @@ NUMBERS = """0 1 -1 2 3 7 2.5 0.5 1e9 -3 224 3x3 1x1 3x3x64 7x7x64 224x224x3 0x0
 EXPRESSIONS = """{max(4)} {min(4)} {x} {c} {c * 2} {1 // 0} {i} {res} {} {{c}} max min int round max(4) min(4)
     int(c) c c*2 * // + - % ( )""".split()
 STRINGS = ['"blocks/resnet.cnn"', '"x.cnn"', '"../x.cnn"', '"title"', '""', '"']
-VOCABULARY = sorted(REGISTRY) + OPTIONS + STRUCTURE + PUNCTUATION + NUMBERS + EXPRESSIONS + STRINGS
+VOCABULARY = list(dict.fromkeys(sorted(REGISTRY) + OPTIONS + STRUCTURE + PUNCTUATION + NUMBERS + EXPRESSIONS + STRINGS))
 OPS = ("delete", "duplicate", "swap", "replace", "insert")
 
 # a word: a string, one punctuation character, or a run of anything else; comments are not words
@@ -91,7 +91,11 @@ def mutants(count: int, seed: int) -> Iterator[Mutant]:
         i = rng.randrange(len(ws))
         s, e = ws[i]
         word = text[s:e]
-        other = rng.choice(VOCABULARY) if rng.random() < 0.8 else text.__getitem__(slice(*rng.choice(ws)))
+        if rng.random() < 0.8:
+            other = rng.choice(VOCABULARY)
+        else:  # one of the file's own words
+            a, b = rng.choice(ws)
+            other = text[a:b]
         if op == "delete":
             yield Mutant(path, f"delete {word!r}", text[:s] + text[e:], s)
         elif op == "duplicate":
