@@ -61,7 +61,7 @@ def users(library: Path) -> list[Path]:
     """The shipped programs that `use` `library`."""
     out = []
     for p in SHIPPED:
-        for used in re.findall(r'^use\s+"([^"]+)"', p.read_text(), re.M):
+        for used in re.findall(r'^use\s+"([^"]+)"', p.read_text(), re.MULTILINE):
             if (p.parent / used).resolve() == library.resolve():
                 out.append(p)
     return out
@@ -213,21 +213,18 @@ def test_cli_check_agrees_on_mutants(tmp_path):
     shutil.copytree(ARCHITECTURES, copy)
     fine, wrong = [], []
     for m in mutants(400, SEED + 1):
-        if m.file.parent != ARCHITECTURES or len(fine) >= 3 and len(wrong) >= 5:
-            continue
+        if m.file.parent != ARCHITECTURES:
+            continue  # a used file: checked through its users in the test above
         path = copy / m.file.name
         try:
             cnndsl.analyze(cnndsl.parse(m.text, filename=str(path)))
-        except CnnError as err:
-            if len(wrong) < 5:
-                wrong.append((m, path, err.render()))
-            continue
-        except Exception:  # noqa: BLE001  (reported by the test above)
-            continue
-        if len(fine) < 3:
             fine.append((m, path, None))
-    assert len(fine) == 3 and len(wrong) == 5
-    for m, path, expected in fine + wrong:
+        except CnnError as err:
+            wrong.append((m, path, err.render()))
+        except Exception:  # noqa: BLE001, S110  (reported by the test above)
+            pass
+    assert len(fine) >= 3 and len(wrong) >= 5
+    for m, path, expected in fine[:3] + wrong[:5]:
         path.write_text(m.text)
         r = subprocess.run([sys.executable, "-m", "cnndsl", "check", str(path)], capture_output=True, text=True,
                            check=False, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})

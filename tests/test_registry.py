@@ -43,7 +43,7 @@ def exercised(net: Network) -> set[str]:
 
 
 def assert_covers(programs, suite: str) -> None:
-    seen = set().union(*(exercised(p if isinstance(p, Network) else cnndsl.parse(p)) for p in programs))
+    seen = set().union(*(exercised(cnndsl.parse(p)) for p in programs))
     gaps = sorted(EVERYTHING - seen)
     assert not gaps, f"{suite} has no case for: {', '.join(gaps)}"
 
