@@ -14,7 +14,7 @@ def pytest_configure(config):
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = ROOT / "architectures"
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "data" / "reference"  # published figures, copied here (see its README)
 
 
 def structure(obj):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-ACTS = ["relu", "relu6", "sigmoid", "tanh", "softmax", "silu", "hardswish", "leakyrelu"]
+from cnndsl.layers.base import ACTIVATIONS
+
+ACTS = sorted(ACTIVATIONS)  # every activation, as a statement and as a fused option
 LABELS = ["stem", "layer1", "conv1", "bn1", "head", "x", "features"]
 INDEXES = ["i", "j"]  # repeat indices, by nesting depth
 COMMENTS = ["# note", "# 합성곱 층", "# stride 2: 해상도 절반", "#", "# a | b < c >"]
@@ -217,7 +219,7 @@ class _Gen:
             if draw(st.integers(0, 3)) == 0:
                 words.append(draw(st.sampled_from(["eps=0.001", "momentum=0.01"])))
         if draw(st.booleans()):
-            act = draw(st.sampled_from(ACTS + ["gelu"]))
+            act = draw(st.sampled_from(ACTS))
             words.append(act)
             if act == "leakyrelu" and draw(st.booleans()):
                 words.append("slope=0.2")
@@ -267,10 +269,9 @@ class _Gen:
         words = ["dwconv", "3x3", "same"] + ([f"s{s}"] if s != 1 else []) + ([f"multiplier={m}"] if m != 1 else [])
         return " ".join(self.fuse_tail(words)), (-(-h // s), -(-w // s), c * m)
 
-    def pool(self, x):
+    def pool(self, x, kind):
         draw = self.draw
         h, w, c = x
-        kind = draw(st.sampled_from(["maxpool", "avgpool"]))
         for _ in range(8):
             k = draw(st.sampled_from([2, 3]))
             s = draw(st.sampled_from([k, 1, 2]))
@@ -293,14 +294,14 @@ class _Gen:
         else:
             kinds = ["conv"] * 4 + ["dwconv", "bn", "act", "dropout", "identity", "lrn", "se"]
             if stride_ok:
-                kinds += ["pool"] * 2 + ["gap", "adaptive", "flatten"]
+                kinds += ["maxpool", "avgpool"] * 2 + ["gap", "adaptive", "flatten"]
             kind = draw(st.sampled_from(kinds))
         if kind == "conv":
             return self.conv(x, stride_ok)
         if kind == "dwconv":
             return self.dwconv(x, stride_ok)
-        if kind == "pool":
-            return self.pool(x)
+        if kind in ("maxpool", "avgpool"):
+            return self.pool(x, kind)
         if kind == "gap":
             return "gap", (1, 1, x[2])
         if kind == "adaptive":
@@ -317,7 +318,7 @@ class _Gen:
         if kind == "bn":
             return draw(st.sampled_from(["bn", "bn relu", "bn eps=0.001", "bn momentum=0.01 relu6"])), x
         if kind == "act":
-            act = draw(st.sampled_from(ACTS + ["gelu"]))
+            act = draw(st.sampled_from(ACTS))
             return act + (" slope=0.1" if act == "leakyrelu" and draw(st.booleans()) else ""), x
         if kind == "lrn":
             return draw(st.sampled_from(["lrn", "lrn size=3 alpha=0.0001 beta=0.75 k=1"])), x

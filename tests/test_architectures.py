@@ -1,4 +1,4 @@
-"""The shipped architectures against their reference implementations (`../shared/reference/`):
+"""The shipped architectures against their reference implementations (`tests/data/reference/`):
 params and MACs from stats, the PyTorch module's state_dict keys and shapes in order (so the
 reference's pretrained weights load with strict=True), the output shape of a forward pass, the
 MobileNet width/resolution grid, and the generated table in architectures/README.md."""

@@ -73,6 +73,8 @@ CASES = {
     "add": ("input 6x6x4; add < conv 1x1x4 | conv 3x3x4 same | identity >", (6, 6, 4), 168, 5_760),
     # 1x1x2: 3*2+2 = 8 (macs 36*2*3 = 216); 3x3x3: 3*3*9+3 = 84 (macs 36*3*27 = 2,916); pool keeps 3 -> C = 8
     "concat": ("input 6x6x3; concat < conv 1x1x2 | conv 3x3x3 same | maxpool 3 s1 same >", (6, 6, 8), 92, 3_132),
+    # a labeled sequence: conv 4*2*9 (nobias) + bn 2*4 = 80; macs 36*4*18 = 2,592
+    "group": ("input 6x6x2; stem: < conv 3x3x4 same nobias; bn; relu >", (6, 6, 4), 80, 2_592),
     # three 3x3x4 convs on 4 channels: 3 * 148 = 444 params; macs 3 * 25*4*36 = 10,800
     "repeat": ("input 5x5x4; repeat 3 { conv 3x3x4 same relu }", (5, 5, 4), 444, 10_800),
     # block called twice: conv 1x1x{c}: (2*4+4) + (4*6+6) = 42; macs 16*4*2 + 16*6*4 = 512

@@ -109,6 +109,7 @@ TORCH = {
     "residual projection": lambda: Residual(nn.Conv2d(4, 8, 3, 2, 1), nn.Conv2d(4, 8, 1, 2)),
     "add": lambda: Add(nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1), nn.Identity()),
     "concat": lambda: Concat(nn.Conv2d(3, 2, 1), nn.Conv2d(3, 3, 3, padding=1), nn.MaxPool2d(3, 1, 1)),
+    "group": lambda: S(nn.Conv2d(2, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU()),
     "repeat": lambda: S(*[S(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()) for _ in range(3)]),
     "block call": lambda: S(nn.Conv2d(2, 4, 1), nn.Conv2d(4, 6, 1)),
     "aux": lambda: WithAux(S(nn.Conv2d(3, 4, 3, padding=1), gap_flat(), nn.Linear(4, 2)),

@@ -1,5 +1,5 @@
 """`--sweep`: grids of overrides under a budget, against the MobileNet paper's Tables 6 and 7
-(`../shared/reference/mobilenet_v1_multipliers.json`)."""
+(`tests/data/reference/mobilenet_v1_multipliers.json`)."""
 
 import json
 

@@ -34,7 +34,7 @@ maxpool 3 s2 p1 ceil
 avgpool 3 s1 nopadcount same
 se r=4
 leakyrelu slope=0.2
-silu; hardswish; gelu; tanh; sigmoid
+silu; hardswish; gelu; tanh; sigmoid; relu6; relu
 bn
 adaptiveavgpool 2x2
 flatten
