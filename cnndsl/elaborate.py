@@ -31,7 +31,7 @@ from cnndsl.expr import Number, evaluate, format_number, free_names, unparse
 from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, parse_dims, whole
 from cnndsl.layers import REGISTRY
 from cnndsl.layers.blocks import Group, Repeat
-from cnndsl.source import Span, gc_paused
+from cnndsl.source import Span, gc_paused, point
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000
@@ -444,10 +444,7 @@ def read_source(path: Path, span: Span | None = None) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise CnnError("the file is not UTF-8 text", Span(file=str(path), line=line, col=col, end_line=line,
-                                                           end_col=col + 1), "save it as UTF-8") from None
+        raise CnnError("the file is not UTF-8 text", point(str(path), data, exc.start), "save it as UTF-8") from None
 
 
 def elaborate(program: S.Program, overrides: dict[str, object] | None = None, *,

@@ -43,6 +43,20 @@ def source_line(span: Span) -> str | None:
     return None
 
 
+def position(text: str | bytes, offset: int, known: tuple[int, int] = (1, 0)) -> tuple[int, int]:
+    """The 1-based (line, column) of `offset` in `text`. `known` is a (line, offset) already
+    worked out at or before `offset`, so that a scan through many offsets stays linear."""
+    nl = "\n" if isinstance(text, str) else b"\n"
+    line, start = known
+    return line + text.count(nl, start, offset), offset - (text.rfind(nl, 0, offset) + 1) + 1
+
+
+def point(file: str, text: str, offset: int) -> Span:
+    """A one-character span at `offset` in `text`."""
+    line, col = position(text, offset)
+    return Span(file, line, col, line, col + 1)
+
+
 def join(a: Span, b: Span) -> Span:
     """From the start of `a` to the end of `b`."""
     return Span(a.file, a.line, a.col, b.end_line, b.end_col)
