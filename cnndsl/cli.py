@@ -15,7 +15,7 @@ import sys
 
 from cnndsl.errors import CnnError
 
-COMMANDS = ("check", "fmt", "stats", "diff", "compile", "render", "plot")
+COMMANDS = ("check", "fmt", "stats", "diff", "compile", "render", "plot", "list")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -72,6 +72,15 @@ def data_path(folder: str, name: str = "") -> Path:
     raise FileNotFoundError(f"cnndsl is installed without its {folder}/ folder")
 
 
+def shipped() -> dict[str, Path]:
+    """The shipped architectures by name, sorted: `resnet50` -> `.../architectures/resnet50.cnn`."""
+    try:
+        base = data_path("architectures")
+    except FileNotFoundError:
+        return {}
+    return {p.stem: p for p in sorted(base.glob("*.cnn"))}
+
+
 @contextlib.contextmanager
 def gc_paused():
     """Pause Python's cyclic garbage collector while a large, acyclic structure is built (the
