@@ -132,10 +132,18 @@ class Elaborator:
         self.nodes = 0
         self.files: list[str] = []
         self.call_stack: list[str] = []
+        self.texts = {program.file: program.text}  # of every file parsed for this program, for errors
         self.conditional = 0  # `residual if_same` nodes made: cnndsl.parse resolves them by shape
 
     # ------------------------------------------------------------ entry
     def network(self) -> Network:
+        try:
+            return self._network()
+        except CnnError as err:
+            err.quote(self.texts)
+            raise
+
+    def _network(self) -> Network:
         p = self.program
         top = Span(file=p.file, line=1, col=1, end_line=1, end_col=2)
         name, title, input_decl, stmts = None, None, None, []
@@ -240,6 +248,7 @@ class Elaborator:
             text = read_source(target, item.span)
             shown = str(Path(program.file).parent / rel) if not program.file.startswith("<") else item.path
             used = S.parse_program(text, shown)
+            self.texts[used.file] = text
             for sub in used.items:
                 if not isinstance(sub, (S.BlockDecl, S.UseDecl)):
                     raise CnnError("a used file may hold only blocks and 'use' lines", sub.span,

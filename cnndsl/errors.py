@@ -27,7 +27,8 @@ class CnnError(Exception):
         param: the param override (a `--set` or a keyword argument) the error is about, if any.
 
     `notes` are (span, text) pairs shown after the error: the block calls that led to it,
-    innermost first (like a compiler's "in this macro invocation").
+    innermost first (like a compiler's "in this macro invocation"). `texts` maps a file to the
+    text the error was found in, to quote its lines (see `source.source_line`).
     """
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None, *,
@@ -38,17 +39,23 @@ class CnnError(Exception):
         self.hint = hint
         self.param = param
         self.notes: list[tuple[Span, str]] = []
+        self.texts: dict[str, str] = {}
+
+    def quote(self, texts: dict[str, str]) -> None:
+        """Keep the texts of these files, unless the error already holds a file's text."""
+        for file, text in texts.items():
+            self.texts.setdefault(file, text)
 
     def render(self) -> str:
         """The error as the CLI prints it: position, message, source line, caret, hint, notes."""
-        lines = _located(self.span, "error", self.message)
+        lines = _located(self.span, "error", self.message, self.texts)
         if self.hint:
             lines.append(f"hint: {self.hint}")
         shown = self.notes if len(self.notes) <= NOTES else [*self.notes[:NOTES - 1], self.notes[-1]]
         for i, (span, text) in enumerate(shown):
             if i == NOTES - 1 and len(self.notes) > NOTES:
                 lines.append(f"note: ... {len(self.notes) - NOTES:,} more calls ...")
-            lines += _located(span, "note", text)
+            lines += _located(span, "note", text, self.texts)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -58,11 +65,11 @@ class CnnError(Exception):
 NOTES = 8  # notes shown; past that, the innermost ones and the outermost call
 
 
-def _located(span: Span | None, level: str, message: str) -> list[str]:
+def _located(span: Span | None, level: str, message: str, texts: dict[str, str]) -> list[str]:
     """`FILE:LINE:COL: level: message`, then the source line with a caret under the span."""
     where = f"{span.file}:{span.line}:{span.col}: " if span else "cnndsl: "
     lines = [f"{where}{level}: {_clip(message)}"]
-    text = source_line(span) if span else None
+    text = source_line(span, texts) if span else None
     if text is not None:
         num = str(span.line)
         pad = " " * len(num)

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from typing import NamedTuple
 
-# Texts of the files parsed in this process, so an error can show its source line.
-# Keyed by the name the user knows the file by; bounded by the file-size limit times the files opened.
+# Texts of the files parsed in this process, so an error found after parsing (a shape that does not
+# fit) can show its source line. Keyed by the name the user knows the file by; bounded by the
+# file-size limit times the files opened. Errors found while parsing and elaborating carry the texts
+# they were found in (`CnnError.texts`), so two threads parsing different texts under one name
+# (`<string>`) each quote their own.
 _TEXTS: dict[str, str] = {}
 
 
@@ -32,9 +35,10 @@ def remember(file: str, text: str) -> None:
     _TEXTS[file] = text
 
 
-def source_line(span: Span) -> str | None:
-    """The text of the span's first line, without its newline, or None if unknown."""
-    text = _TEXTS.get(span.file)
+def source_line(span: Span, texts: dict[str, str] | None = None) -> str | None:
+    """The text of the span's first line, without its newline, or None if unknown: from `texts`
+    (file -> text) if it holds the span's file, else from the files parsed in this process."""
+    text = (texts or {}).get(span.file) or _TEXTS.get(span.file)
     if text is None:
         return None
     lines = text.split("\n")

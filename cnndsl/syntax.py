@@ -134,6 +134,7 @@ class Program:
     file: str
     items: tuple[Item, ...]
     comments: tuple[Comment, ...] = field(default=())
+    text: str = field(default="", compare=False, repr=False)  # the source, for errors to quote
 
 
 # ---------------------------------------------------------------- parser
@@ -513,6 +514,14 @@ def parse_program(text: str, file: str = "<string>") -> Program:
         CnnError: a syntax error, positioned, with a hint where one helps.
     """
     remember(file, text)
+    try:
+        return _parse_program(text, file)
+    except CnnError as err:
+        err.quote({file: text})
+        raise
+
+
+def _parse_program(text: str, file: str) -> Program:
     _check_limits(text, file)
     comments: list[Comment] = []
     known = (1, 0)  # the line of an offset already passed: linear in the text, not quadratic
@@ -522,4 +531,4 @@ def parse_program(text: str, file: str = "<string>") -> Program:
             known = (line, m.start())
             comments.append(Comment(line, col, m.group(1).rstrip()))
     items = _ToAst(file)._program(text)
-    return Program(file, items or (), tuple(comments))
+    return Program(file, items or (), tuple(comments), text)

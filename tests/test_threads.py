@@ -35,3 +35,18 @@ def test_threads_keep_expression_positions_apart():
         width = len(f"a{i}")
         assert left == (f"f{i}.cnn", i + 1, 2 * i + 1, i + 1, 2 * i + 1 + width)
         assert right[:3] == (f"f{i}.cnn", i + 1, 2 * i + 1 + width + 3)
+
+
+def test_threads_quote_their_own_text_under_one_name():
+    # a server parses every request as `<string>`: each error must show its own request's line
+    def one(i):
+        text = f"input 8x8x3\nconv{'' if i % 2 else ' '} 3x3x{{w{i}}}\n" if i % 3 else f"input 8x8x3\nconb{i} 3x3x8\n"
+        try:
+            cnndsl.parse(text)
+        except cnndsl.CnnError as err:
+            return text.splitlines()[1], err.render().splitlines()[1]
+        raise AssertionError("no error")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for own, shown in pool.map(one, range(600)):
+            assert shown.endswith(own), (own, shown)
