@@ -1,6 +1,7 @@
-"""Text -> AST. The Lark LALR parser is built once; a Transformer turns its tree into small,
-frozen, positioned AST nodes. Nothing here knows any layer: layer keywords are plain words,
-looked up later by elaboration.
+"""Text -> AST. The Lark LALR tables are built once and shared; each parse has its own
+transformer, which turns tokens into small, frozen, positioned AST nodes as the parser reduces
+(so parsing is re-entrant: threads may parse at once). Nothing here knows any layer: layer
+keywords are plain words, looked up later by elaboration.
 """
 
 from __future__ import annotations
