@@ -133,7 +133,7 @@ class Elaborator:
         self.files: list[str] = []
         self.call_stack: list[str] = []
         self.texts = {program.file: program.text}  # of every file parsed for this program, for errors
-        self.conditional = 0  # `residual if_same` nodes made: cnndsl.parse resolves them by shape
+        self.conditional = 0  # `residual if_same` nodes made: `elaborate` then resolves them by shape
 
     # ------------------------------------------------------------ entry
     def network(self) -> Network:

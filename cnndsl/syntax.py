@@ -74,7 +74,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Repeat:
-    """`repeat N { ... }`, or `repeat N as i { ... }` whose body sees `i` = 0 .. N - 1."""
+    """`repeat N { ... }`, or `repeat N as i { ... }` whose body sees `i` = 0 .. N - 1. N is an
+    expression (`repeat n * 2`: `count` is a word of its canonical text) or a hole (`repeat {n}`)."""
 
     label: Word | None
     count: Word
