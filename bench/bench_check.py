@@ -46,10 +46,10 @@ def stages(path: Path) -> dict[str, float]:
 import time
 t0 = time.perf_counter()
 import cnndsl
-from cnndsl.syntax import parse_program, _parser
+from cnndsl.syntax import parse_program, _lark
 from cnndsl.elaborate import elaborate
 from cnndsl.passes.shapes import analyze
-t1 = time.perf_counter(); _parser(); t2 = time.perf_counter()
+t1 = time.perf_counter(); _lark(); t2 = time.perf_counter()
 text = open({str(path)!r}).read()
 p = parse_program(text, "big.cnn"); t3 = time.perf_counter()
 n = elaborate(p); t4 = time.perf_counter()

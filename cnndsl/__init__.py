@@ -34,20 +34,16 @@ def parse(text: str, *, filename: str = "<string>", allow_outside: bool = False,
         **params: overrides for the program's `param` declarations (e.g. `width=32`).
 
     Raises:
-        CnnError: the program is not valid; `str(err)` is the positioned message.
+        CnnError: the program is not valid; `str(err)` is the positioned message. A bad
+            override (no such param, not a number) names it, e.g. `alhpa=0.5: no param 'alhpa'`.
     """
-    from cnndsl.elaborate import Elaborator
+    from cnndsl.elaborate import elaborate
     from cnndsl.source import gc_paused
     from cnndsl.syntax import parse_program
 
-    with gc_paused():  # the AST and IR are acyclic: the cyclic collector would only rescan them
-        elaborator = Elaborator(parse_program(text, filename), params, allow_outside=allow_outside)
-        network = elaborator.network()
-    if elaborator.conditional:  # `residual if_same`: decided by shape, so no backend sees the flag
-        from cnndsl.passes.resolve import resolve_residuals
-
-        network = resolve_residuals(network)
-    return network
+    with gc_paused():  # the AST is acyclic: the cyclic collector would only rescan it
+        program = parse_program(text, filename)
+    return elaborate(program, params, allow_outside=allow_outside)
 
 
 def resolve(path: str | Path) -> Path:
@@ -56,16 +52,9 @@ def resolve(path: str | Path) -> Path:
     p = Path(path)
     if p.exists() or p.parent != Path("."):
         return p
-    from cnndsl.source import data_path
+    from cnndsl.source import shipped
 
-    try:
-        shipped = data_path("architectures")
-    except FileNotFoundError:
-        return p
-    for candidate in (shipped / p.name, shipped / f"{p.name}.cnn"):
-        if candidate.is_file():
-            return candidate
-    return p
+    return shipped().get(p.name.removesuffix(".cnn"), p)
 
 
 def parse_file(path: str | Path, *, allow_outside: bool = False, **params: Any) -> Network:

@@ -1,5 +1,6 @@
 """The `cnndsl` command. Each subcommand is a module in `cnndsl/commands/` with `add_parser`
-and `run`; none of them imports torch at import time (the PyTorch backend is loaded lazily).
+and `run`, found there (adding a command adds a module); none of them imports torch at import
+time (the PyTorch backend is loaded lazily).
 
 Exit status: 0 success, 1 an internal fault (a bug: please report it), 2 a bad program or bad
 arguments. A user never sees a Python traceback for bad input.
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
+import pkgutil
 import sys
 
 from cnndsl.errors import CnnError
 
-COMMANDS = ("check", "fmt", "stats", "diff", "compile", "verify", "render", "plot")
+# the order `cnndsl --help` lists them in; a module of cnndsl/commands/ not named here comes after
+ORDER = ("check", "fmt", "stats", "diff", "compile", "verify", "render", "plot", "list")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,9 +35,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cnndsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in COMMANDS:
-        if importlib.util.find_spec(f"cnndsl.commands.{name}") is None:
-            continue
+    from cnndsl import commands
+
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    for name in sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n)):
         module = importlib.import_module(f"cnndsl.commands.{name}")
         p = module.add_parser(sub)
         p.set_defaults(run=module.run)

@@ -31,7 +31,7 @@ from cnndsl.expr import Number, evaluate, format_number, free_names, unparse
 from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, parse_dims, whole
 from cnndsl.layers import REGISTRY
 from cnndsl.layers.blocks import Group, Repeat
-from cnndsl.source import Span, gc_paused
+from cnndsl.source import Span, gc_paused, point, shipped
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000
@@ -132,10 +132,18 @@ class Elaborator:
         self.nodes = 0
         self.files: list[str] = []
         self.call_stack: list[str] = []
-        self.conditional = 0  # `residual if_same` nodes made: cnndsl.parse resolves them by shape
+        self.texts = {program.file: program.text}  # of every file parsed for this program, for errors
+        self.conditional = 0  # `residual if_same` nodes made: `elaborate` then resolves them by shape
 
     # ------------------------------------------------------------ entry
     def network(self) -> Network:
+        try:
+            return self._network()
+        except CnnError as err:
+            err.quote(self.texts)
+            raise
+
+    def _network(self) -> Network:
         p = self.program
         top = Span(file=p.file, line=1, col=1, end_line=1, end_col=2)
         name, title, input_decl, stmts = None, None, None, []
@@ -159,7 +167,7 @@ class Elaborator:
                     raise CnnError(f"param '{item.name}' declared twice", item.span)
                 declared[item.name] = item
                 if item.name in self.overrides:
-                    params[item.name] = self.override_value(item.name, item.span)
+                    params[item.name] = self.override_value(item.name)
                 else:
                     params[item.name] = evaluate(item.value, params)
             elif isinstance(item, S.BlockDecl):
@@ -170,9 +178,10 @@ class Elaborator:
                 stmts.append(item)
         unknown = [k for k in self.overrides if k not in declared]
         if unknown:
-            raise CnnError(f"no param '{unknown[0]}' in this program", top,
-                           did_you_mean(unknown[0], declared) or (
-                               f"params: {', '.join(declared)}" if declared else "it declares no params"))
+            k = unknown[0]
+            known = f"the params are {', '.join(declared)}" if declared else "the program declares no params"
+            raise CnnError(f"{k}={self.overrides[k]}: no param '{k}'; {known}", None, did_you_mean(k, declared),
+                           param=k)
         if input_decl is None:
             raise CnnError("the program has no 'input' line", top, "add one like `input 224x224x3` (H x W x C)")
         dims = self.word(input_decl.dims, params)
@@ -189,17 +198,17 @@ class Elaborator:
         return Network(name=name or Path(p.file).stem.replace("-", "_") or "network", title=title, input=shape,
                        params=params, body=tuple(body), span=top)
 
-    def override_value(self, name: str, span: Span) -> Number:
+    def override_value(self, name: str) -> Number:
+        """The value given for the param `name`: a number, or a string holding a constant expression."""
         value = self.overrides[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise CnnError(f"param '{name}' must be a number, got {value!r}", span)
         if isinstance(value, str):
             try:
-                expr = S.parse_expr(value, "<--set>")
-                value = evaluate(expr, {})
+                value = evaluate(S.parse_expr(value, "<--set>"), {})
             except CnnError:
-                raise CnnError(f"param '{name}' must be a number, got '{value}'", span,
-                               f"like --set {name}=32") from None
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CnnError(f"{name}={self.overrides[name]}: param '{name}' must be a number", None,
+                           "give a number or a constant expression, like 32 or 0.5 * 64", param=name)
         return value
 
     # ------------------------------------------------------------ use / blocks
@@ -239,6 +248,7 @@ class Elaborator:
             text = read_source(target, item.span)
             shown = str(Path(program.file).parent / rel) if not program.file.startswith("<") else item.path
             used = S.parse_program(text, shown)
+            self.texts[used.file] = text
             for sub in used.items:
                 if not isinstance(sub, (S.BlockDecl, S.UseDecl)):
                     raise CnnError("a used file may hold only blocks and 'use' lines", sub.span,
@@ -411,6 +421,10 @@ class Elaborator:
             children = self.stmts(body, local, inner)
             self.count(1, s.span)
             return Group(name="" if inline else name, span=s.span, call=text, children=tuple(children))
+        except CnnError as err:  # an error in the body: say which call got there
+            if err.span is not None and err.span != s.span:
+                err.notes.append((s.span, f"in the call '{text.text()}'"))
+            raise
         finally:
             self.call_stack.pop()
 
@@ -430,7 +444,12 @@ def read_source(path: Path, span: Span | None = None) -> str:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise CnnError(f"no such file: {path}", span, None) from None
+        hint = None
+        if span is None and path.parent == Path("."):  # a name on the command line: a shipped one misspelt?
+            names = shipped()
+            guess = did_you_mean(path.name.removesuffix(".cnn"), names)
+            hint = f"{guess + ' ' if guess else ''}(`cnndsl list` shows the {len(names)} shipped architectures)"
+        raise CnnError(f"no such file: {path}", span, hint) from None
     except OSError as exc:
         raise CnnError(f"cannot read {path}: {exc.strerror}", span) from None
     if path.is_dir():
@@ -444,14 +463,23 @@ def read_source(path: Path, span: Span | None = None) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise CnnError("the file is not UTF-8 text", Span(file=str(path), line=line, col=col, end_line=line,
-                                                           end_col=col + 1), "save it as UTF-8") from None
+        raise CnnError("the file is not UTF-8 text", point(str(path), data, exc.start), "save it as UTF-8") from None
 
 
 def elaborate(program: S.Program, overrides: dict[str, object] | None = None, *,
               allow_outside: bool = False) -> Network:
-    """The IR of a parsed program, with `overrides` replacing param values."""
-    with gc_paused():
-        return Elaborator(program, overrides or {}, allow_outside=allow_outside).network()
+    """The IR of a parsed program, with `overrides` replacing param values. Each `residual if_same`
+    is then decided by shape (`cnndsl.passes.resolve`), so no later stage sees the flag.
+
+    Raises:
+        CnnError: the program is not valid (positioned), or an override names no param or is
+            not a number (with `param` set, and no position).
+    """
+    with gc_paused():  # the AST and IR are acyclic: the cyclic collector would only rescan them
+        elaborator = Elaborator(program, overrides or {}, allow_outside=allow_outside)
+        network = elaborator.network()
+    if elaborator.conditional:
+        from cnndsl.passes.resolve import resolve_residuals
+
+        network = resolve_residuals(network)
+    return network

@@ -83,15 +83,15 @@ def _round(x: Number, ndigits: Number | None = None) -> Number:
     return round(x) if ndigits is None else round(x, int(ndigits))
 
 
-# name -> (function, min args, max args)
+# name -> (function, min args, max args, how it is called)
 FUNCTIONS: dict[str, tuple] = {
-    "int": (lambda x: int(x), 1, 1),
-    "round": (_round, 1, 2),
-    "min": (min, 1, 16),
-    "max": (max, 1, 16),
-    "divisible": (make_divisible, 2, 3),
-    "ceil": (lambda x: math.ceil(x), 1, 1),
-    "floor": (lambda x: math.floor(x), 1, 1),
+    "int": (lambda x: int(x), 1, 1, "int(x)"),
+    "round": (_round, 1, 2, "round(x) or round(x, digits)"),
+    "min": (min, 2, 16, "min(a, b, ...)"),
+    "max": (max, 2, 16, "max(a, b, ...)"),
+    "divisible": (make_divisible, 2, 3, "divisible(x, d) or divisible(x, d, least)"),
+    "ceil": (lambda x: math.ceil(x), 1, 1, "ceil(x)"),
+    "floor": (lambda x: math.floor(x), 1, 1, "floor(x)"),
 }
 
 _OPS = {
@@ -126,7 +126,7 @@ def evaluate(expr: Expr, env: dict[str, Number]) -> Number:
         return _check(expr.value, expr.span)
     if isinstance(expr, Var):
         if expr.name not in env:
-            raise CnnError(f"unknown name '{expr.name}'", expr.span, did_you_mean(expr.name, env))
+            raise CnnError(f"unknown name '{expr.name}'", expr.span, did_you_mean(expr.name, env) or _declare(expr.name, env))
         return env[expr.name]
     if isinstance(expr, Neg):
         return -evaluate(expr.operand, env)
@@ -139,16 +139,26 @@ def evaluate(expr: Expr, env: dict[str, Number]) -> Number:
         if expr.name not in FUNCTIONS:
             raise CnnError(f"unknown function '{expr.name}'", expr.span,
                            did_you_mean(expr.name, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}")
-        fn, lo, hi = FUNCTIONS[expr.name]
+        fn, lo, hi, usage = FUNCTIONS[expr.name]
         if not lo <= len(expr.args) <= hi:
             want = str(lo) if lo == hi else f"{lo} to {hi}"
-            raise CnnError(f"{expr.name}() takes {want} arguments, got {len(expr.args)}", expr.span)
+            raise CnnError(f"{expr.name}() takes {want} argument{'s' if hi > 1 else ''}, got {len(expr.args)}",
+                           expr.span, f"like {usage}")
         args = [evaluate(a, env) for a in expr.args]
         try:
             return _check(fn(*args), expr.span)
         except (ValueError, OverflowError) as exc:
             raise CnnError(f"{expr.name}(): {exc}", expr.span) from None
     raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - internal
+
+
+def _declare(name: str, env: dict[str, Number]) -> str:
+    """How to make `name` known, and the names that are (a few of them)."""
+    hint = f"declare it with 'param {name} = ...'"
+    if env:
+        shown = sorted(env)
+        hint += f"; the names here are {', '.join(shown[:8])}{', ...' if len(shown) > 8 else ''}"
+    return hint
 
 
 def free_names(expr: Expr) -> set[str]:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from typing import NamedTuple
 
-# Texts of the files parsed in this process, so an error can show its source line.
-# Keyed by the name the user knows the file by; bounded by the file-size limit times the files opened.
+# Texts of the files parsed in this process, so an error found after parsing (a shape that does not
+# fit) can show its source line. Keyed by the name the user knows the file by; bounded by the
+# file-size limit times the files opened. Errors found while parsing and elaborating carry the texts
+# they were found in (`CnnError.texts`), so two threads parsing different texts under one name
+# (`<string>`) each quote their own.
 _TEXTS: dict[str, str] = {}
 
 
@@ -32,15 +35,30 @@ def remember(file: str, text: str) -> None:
     _TEXTS[file] = text
 
 
-def source_line(span: Span) -> str | None:
-    """The text of the span's first line, without its newline, or None if unknown."""
-    text = _TEXTS.get(span.file)
+def source_line(span: Span, texts: dict[str, str] | None = None) -> str | None:
+    """The text of the span's first line, without its newline, or None if unknown: from `texts`
+    (file -> text) if it holds the span's file, else from the files parsed in this process."""
+    text = (texts or {}).get(span.file) or _TEXTS.get(span.file)
     if text is None:
         return None
     lines = text.split("\n")
     if 1 <= span.line <= len(lines):
         return lines[span.line - 1].rstrip("\r").expandtabs(1)
     return None
+
+
+def position(text: str | bytes, offset: int, known: tuple[int, int] = (1, 0)) -> tuple[int, int]:
+    """The 1-based (line, column) of `offset` in `text`. `known` is a (line, offset) already
+    worked out at or before `offset`, so that a scan through many offsets stays linear."""
+    nl = "\n" if isinstance(text, str) else b"\n"
+    line, start = known
+    return line + text.count(nl, start, offset), offset - (text.rfind(nl, 0, offset) + 1) + 1
+
+
+def point(file: str, text: str, offset: int) -> Span:
+    """A one-character span at `offset` in `text`."""
+    line, col = position(text, offset)
+    return Span(file, line, col, line, col + 1)
 
 
 def join(a: Span, b: Span) -> Span:
@@ -56,6 +74,15 @@ def data_path(folder: str, name: str = "") -> Path:
         if base.is_dir():
             return base / name if name else base
     raise FileNotFoundError(f"cnndsl is installed without its {folder}/ folder")
+
+
+def shipped() -> dict[str, Path]:
+    """The shipped architectures by name, sorted: `resnet50` -> `.../architectures/resnet50.cnn`."""
+    try:
+        base = data_path("architectures")
+    except FileNotFoundError:
+        return {}
+    return {p.stem: p for p in sorted(base.glob("*.cnn"))}
 
 
 @contextlib.contextmanager

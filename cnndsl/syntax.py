@@ -1,22 +1,25 @@
-"""Text -> AST. The Lark LALR parser is built once; a Transformer turns its tree into small,
-frozen, positioned AST nodes. Nothing here knows any layer: layer keywords are plain words,
-looked up later by elaboration.
+"""Text -> AST. The Lark LALR tables are built once and shared; each parse has its own
+transformer, which turns tokens into small, frozen, positioned AST nodes as the parser reduces
+(so parsing is re-entrant: threads may parse at once). Nothing here knows any layer: layer
+keywords are plain words, looked up later by elaboration.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Union
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.parsers.lalr_parser import _Parser as LalrParser
 
 from cnndsl import expr as E
 from cnndsl.errors import CnnError
-from cnndsl.source import Span, data_path, join, remember
+from cnndsl.source import Span, data_path, join, point, position, remember
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NESTING = 100
@@ -71,7 +74,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Repeat:
-    """`repeat N { ... }`, or `repeat N as i { ... }` whose body sees `i` = 0 .. N - 1."""
+    """`repeat N { ... }`, or `repeat N as i { ... }` whose body sees `i` = 0 .. N - 1. N is an
+    expression (`repeat n * 2`: `count` is a word of its canonical text) or a hole (`repeat {n}`)."""
 
     label: Word | None
     count: Word
@@ -132,78 +136,19 @@ class Program:
     file: str
     items: tuple[Item, ...]
     comments: tuple[Comment, ...] = field(default=())
+    text: str = field(default="", compare=False, repr=False)  # the source, for errors to quote
 
 
 # ---------------------------------------------------------------- parser
 #
 # The transformer runs inline in the LALR parser (no parse tree is built) and takes positions
 # from tokens: structural keywords and closing brackets are named terminals so they are kept.
-
-
-class _Ctx:
-    """Where the text being parsed sits: its file, and the offset of an `{expr}` hole."""
-
-    file = "<string>"
-    dl = 0
-    dc = 0
-
-
-_ctx = _Ctx()
-
-
-def _tok(t: Token) -> Span:
-    if _ctx.dl or _ctx.dc:
-        dc = _ctx.dc if t.line == 1 else 0
-        return Span(_ctx.file, t.line + _ctx.dl, t.column + dc, t.end_line + _ctx.dl, t.end_column + dc)
-    return Span(_ctx.file, t.line, t.column, t.end_line, t.end_column)
-
-
-def _start(x) -> Span:
-    return _tok(x) if isinstance(x, Token) else x.span
+# The Lark object (grammar, tables, lexer) is shared; each parse has its own transformer, which
+# knows the file and the offset of an `{expr}` hole, so parses in several threads never mix.
 
 
 _HOLE = re.compile(r"\{([^{}\n]*)\}")
-
-
-def _word(tok: Token) -> Word:
-    span = _tok(tok)
-    text = str(tok)
-    if len(text) > MAX_WORD:  # later stages (numbers, did-you-mean) must never see megabyte words
-        raise CnnError(f"word too long ({len(text):,} characters)", span, f"the limit is {MAX_WORD}")
-    if "{" not in text:
-        return Word(text, span, (text,))
-    pieces: list = []
-    pos = 0
-    for m in _HOLE.finditer(text):
-        if m.start() > pos:
-            pieces.append(text[pos:m.start()])
-        pieces.append(parse_expr(m.group(1), _ctx.file, span.line, span.col + m.start(1)))
-        pos = m.end()
-    if pos < len(text):
-        pieces.append(text[pos:])
-    return Word(text, span, tuple(pieces))
-
-
 _ARG = re.compile(r"((?:[A-Za-z0-9_.+\-]|\{[^{}\n]*\})+)(?:[ \t]*=[ \t]*((?:[A-Za-z0-9_.+\-]|\{[^{}\n]*\})+))?")
-
-
-def _args(tok: Token) -> tuple[Arg, ...]:
-    """Split an ARGS token (`  3x3x64 s2 r=16`) into positioned arguments."""
-    text, line, col = str(tok), tok.line, tok.column
-    out = []
-    for m in _ARG.finditer(text):
-        first = _word(Token("WORD", m.group(1), None, line, col + m.start(1), line, col + m.end(1)))
-        if m.group(2) is None:
-            out.append(Arg(None, first, first.span))
-        else:
-            value = _word(Token("WORD", m.group(2), None, line, col + m.start(2), line, col + m.end(2)))
-            out.append(Arg(first, value, join(first.span, value.span)))
-    return tuple(out)
-
-
-def _label(stmt, label: Token):
-    lw = _word(label)
-    return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
 
 
 def _depth(span: Span, *children) -> int:
@@ -224,6 +169,80 @@ def _bin(op):
 
 
 class _ToAst(Transformer):
+    """One parse of one file. Method names are the grammar's rules; helpers start with `_`."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+        self.dl = self.dc = 0  # where an `{expr}` hole being parsed begins: its positions are shifted
+        self._lalr = None
+
+    def _run(self, text: str, start: str):
+        lark = _lark()
+        if self._lalr is None:  # the parse table is shared; the callbacks are this instance's methods
+            self._lalr = LalrParser(lark.parser.parser.parser.parse_table,
+                                    lark._parse_tree_builder.create_callback(self))
+        return self._lalr.parse(lark.parser._make_lexer_thread(text), start)
+
+    def _program(self, text: str) -> tuple:
+        try:
+            return self._run(text, "start")
+        except UnexpectedInput as exc:
+            raise _syntax_error(exc, self.file, text) from None
+
+    def _expr(self, text: str, line: int, col: int) -> E.Expr:
+        """Parse one expression, positioned as if it began at (line, col) of this file."""
+        saved = self.dl, self.dc
+        self.dl, self.dc = line - 1, col - 1
+        try:
+            return self._run(text, "expr")
+        except UnexpectedInput as exc:
+            raise _syntax_error(exc, self.file, text, line - 1, col - 1) from None
+        finally:
+            self.dl, self.dc = saved
+
+    def _span(self, t: Token) -> Span:
+        if self.dl or self.dc:
+            dc = self.dc if t.line == 1 else 0
+            return Span(self.file, t.line + self.dl, t.column + dc, t.end_line + self.dl, t.end_column + dc)
+        return Span(self.file, t.line, t.column, t.end_line, t.end_column)
+
+    def _word(self, tok: Token) -> Word:
+        span = self._span(tok)
+        text = str(tok)
+        if len(text) > MAX_WORD:  # later stages (numbers, did-you-mean) must never see megabyte words
+            raise CnnError(f"word too long ({len(text):,} characters)", span, f"the limit is {MAX_WORD}")
+        if "{" not in text:
+            return Word(text, span, (text,))
+        pieces: list = []
+        pos = 0
+        for m in _HOLE.finditer(text):
+            if m.start() > pos:
+                pieces.append(text[pos:m.start()])
+            pieces.append(self._expr(m.group(1), span.line, span.col + m.start(1)))
+            pos = m.end()
+        if pos < len(text):
+            pieces.append(text[pos:])
+        return Word(text, span, tuple(pieces))
+
+    def _args(self, tok: Token) -> tuple[Arg, ...]:
+        """Split an ARGS token (`  3x3x64 s2 r=16`) into positioned arguments."""
+        text, line, col = str(tok), tok.line, tok.column
+        out = []
+        for m in _ARG.finditer(text):
+            first = self._word(Token("WORD", m.group(1), None, line, col + m.start(1), line, col + m.end(1)))
+            if m.group(2) is None:
+                out.append(Arg(None, first, first.span))
+            else:
+                value = self._word(Token("WORD", m.group(2), None, line, col + m.start(2), line, col + m.end(2)))
+                out.append(Arg(first, value, join(first.span, value.span)))
+        return tuple(out)
+
+    def _label(self, stmt, label: Token):
+        lw = self._word(label)
+        return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
+
+    # ---- the grammar's rules
     def start(self, items):
         return tuple(i for i in items if i is not None)
 
@@ -233,30 +252,31 @@ class _ToAst(Transformer):
         label, core = items
         if isinstance(core, tuple):  # a bare `< ... >` group
             core = Group(None, core[0], core[1])
-        return core if label is None else _label(core, label)
+        return core if label is None else self._label(core, label)
 
     def layer(self, items):
         head, args, group, post = items
-        head_span = _tok(head)
+        head_span = self._span(head)
         end = head_span
-        args = _args(args) if args is not None else ()
+        args = self._args(args) if args is not None else ()
         if args:
             end = args[-1].span
         branches = None
         if group is not None:
             branches, end = group
-        post = _args(post) if post is not None else ()
+        post = self._args(post) if post is not None else ()
         if post:
             end = post[-1].span
-        return Layer(None, _word(head), args, branches, post, join(head_span, end))
+        return Layer(None, self._word(head), args, branches, post, join(head_span, end))
 
     def group(self, items):
         lt, *bodies, gt = items
-        return tuple(bodies), join(_tok(lt), _tok(gt))
+        return tuple(bodies), join(self._span(lt), self._span(gt))
 
     def call(self, items):
         name, *actuals, rpar = items
-        return Call(None, _word(name), tuple(a for a in actuals if a is not None), join(_tok(name), _tok(rpar)))
+        return Call(None, self._word(name), tuple(a for a in actuals if a is not None),
+                    join(self._span(name), self._span(rpar)))
 
     def positional(self, items):
         return (None, items[0])
@@ -266,26 +286,32 @@ class _ToAst(Transformer):
 
     def repeat(self, items):
         kw, count, _as, index, body, rbrace = items
-        return Repeat(None, _word(count), body, join(_tok(kw), _tok(rbrace)),
-                      None if index is None else Word(str(index), _tok(index), (str(index),)))
+        if isinstance(count, Token):  # `repeat {n}`
+            count = self._word(count)
+        else:  # `repeat n * 2`, written back in its canonical form
+            count = Word(E.unparse(count), count.span, (count,))
+        return Repeat(None, count, body, join(self._span(kw), self._span(rbrace)),
+                      None if index is None else Word(str(index), self._span(index), (str(index),)))
 
     def network(self, items):
         kw, name, title = items
         end = title if title is not None else name
-        return NetworkDecl(str(name), join(_tok(kw), _tok(end)), str(title)[1:-1] if title is not None else None)
+        return NetworkDecl(str(name), join(self._span(kw), self._span(end)),
+                           str(title)[1:-1] if title is not None else None)
 
     def input(self, items):
-        return InputDecl(_word(items[1]), join(_tok(items[0]), _tok(items[1])))
+        return InputDecl(self._word(items[1]), join(self._span(items[0]), self._span(items[1])))
 
     def param(self, items):
-        return ParamDecl(str(items[1]), items[2], join(_tok(items[0]), items[2].span))
+        return ParamDecl(str(items[1]), items[2], join(self._span(items[0]), items[2].span))
 
     def use(self, items):
-        return UseDecl(str(items[1])[1:-1], join(_tok(items[0]), _tok(items[1])))
+        return UseDecl(str(items[1])[1:-1], join(self._span(items[0]), self._span(items[1])))
 
     def block(self, items):
         kw, name, *formals, body, rbrace = items
-        return BlockDecl(str(name), tuple(f for f in formals if f is not None), body, join(_tok(kw), _tok(rbrace)))
+        return BlockDecl(str(name), tuple(f for f in formals if f is not None), body,
+                         join(self._span(kw), self._span(rbrace)))
 
     def formal(self, items):
         return (str(items[0]), items[1])
@@ -293,22 +319,22 @@ class _ToAst(Transformer):
     def number(self, items):
         text = str(items[0])
         if len(text) > E.MAX_DIGITS:  # int() of thousands of digits is slow, and past 4300 a ValueError
-            raise CnnError(f"number too large ({len(text)} characters)", _tok(items[0]),
+            raise CnnError(f"number too large ({len(text)} characters)", self._span(items[0]),
                            f"values must stay below {E.LIMIT:,}")
         value = float(text) if any(c in text for c in ".eE") else int(text)
-        return E.Num(value, _tok(items[0]))
+        return E.Num(value, self._span(items[0]))
 
     def var(self, items):
-        return E.Var(str(items[0]), _tok(items[0]))
+        return E.Var(str(items[0]), self._span(items[0]))
 
     def func(self, items):
         name, *args, rpar = items
         args = tuple(a for a in args if a is not None)
-        span = join(_tok(name), _tok(rpar))
+        span = join(self._span(name), self._span(rpar))
         return E.Func(str(name), args, span, _depth(span, *args))
 
     def neg(self, items):
-        span = join(_tok(items[0]), items[1].span)
+        span = join(self._span(items[0]), items[1].span)
         return E.Neg(items[1], span, _depth(span, items[1]))
 
     def pos(self, items):
@@ -331,11 +357,17 @@ def _cache_file(grammar: str) -> str | bool:
     return str(path)
 
 
+_LARK_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
-def _parser() -> Lark:
-    grammar = data_path("grammars", "cnn.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", start=["start", "expr"],
-                maybe_placeholders=True, transformer=_ToAst(), cache=_cache_file(grammar))
+def _lark() -> Lark:
+    """The grammar, its LALR tables and its lexer, built once (under a lock: two threads starting
+    at once must not both write the cache file). Its own tree-building callbacks are not used."""
+    with _LARK_LOCK:
+        grammar = data_path("grammars", "cnn.lark").read_text(encoding="utf-8")
+        return Lark(grammar, parser="lalr", lexer="contextual", start=["start", "expr"],
+                    maybe_placeholders=True, cache=_cache_file(grammar))
 
 
 # Token kinds as a user would call them, for syntax errors.
@@ -343,7 +375,7 @@ _TOKEN_NAMES = {
     "_SEP": "end of statement", "$END": "end of file", "WORD": "a word", "NAME": "a name",
     "NUMBER": "a number", "STRING": "a quoted string", "LT": "'<'", "GT": "'>'",
     "VBAR": "'|'", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "ARGS": "arguments",
-    "COLON": "':'", "COMMA": "','", "EQUAL": "'='",
+    "HOLE": "a {expression}", "COLON": "':'", "COMMA": "','", "EQUAL": "'='",
 }
 
 
@@ -374,10 +406,7 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
             if opened is not None and not line_offset and not col_offset:
                 ch, pos = opened
                 close = {"<": ">", "{": "}", "(": ")"}[ch]
-                ln = text.count("\n", 0, pos) + 1
-                cl = pos - (text.rfind("\n", 0, pos) + 1) + 1
-                return CnnError(f"'{ch}' is never closed", Span(file, ln, cl, ln, cl + 1),
-                                f"close it with '{close}'")
+                return CnnError(f"'{ch}' is never closed", point(file, text, pos), f"close it with '{close}'")
             lines = text.split("\n")
             line = len(lines) + line_offset
             col = len(lines[-1]) + 1 + col_offset
@@ -411,7 +440,7 @@ def _syntax_error(exc: UnexpectedInput, file: str, text: str, line_offset=0, col
 
 
 _BRACKETS = re.compile(r'#[^\n]*|"[^"\n]*"|[<>(){}]')
-_REPEAT_HEAD = re.compile(r"(^|\s)repeat\s+(\{[^{}\n]*\}|\S+)(\s+as\s+[A-Za-z_]\w*)?$")  # its `{` opens a body
+_REPEAT_HEAD = re.compile(r"(^|\s)repeat\s+(\{[^{}\n]*\}|[^{}<>;\n]+?)(\s+as\s+[A-Za-z_]\w*)?$")  # its `{` opens a body
 
 
 def _unclosed(text: str) -> tuple[str, int] | None:
@@ -441,14 +470,7 @@ def _unclosed(text: str) -> tuple[str, int] | None:
 
 def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -> E.Expr:
     """Parse one expression; positions are reported as if it began at (line, col)."""
-    saved = (_ctx.file, _ctx.dl, _ctx.dc)
-    _ctx.file, _ctx.dl, _ctx.dc = file, line - 1, col - 1
-    try:
-        return _parser().parse(text, start="expr")
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, file, text, line - 1, col - 1) from None
-    finally:
-        _ctx.file, _ctx.dl, _ctx.dc = saved
+    return _ToAst(file)._expr(text, line, col)
 
 
 def _check_limits(text: str, file: str) -> None:
@@ -457,20 +479,14 @@ def _check_limits(text: str, file: str) -> None:
             file=file, line=1, col=1, end_line=1, end_col=2), f"the limit is {MAX_FILE_BYTES:,}")
     nul = text.find("\x00")
     if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        col = nul - (text.rfind("\n", 0, nul) + 1) + 1
-        raise CnnError("file contains a NUL byte; is it a binary file?", Span(
-            file=file, line=line, col=col, end_line=line, end_col=col + 1))
+        raise CnnError("file contains a NUL byte; is it a binary file?", point(file, text, nul))
     # a statement starts a line or follows ';' (an upper bound: a ';' in a comment counts too); checked
     # before parsing, so a giant file is refused in milliseconds instead of parsed for seconds
     if text.count(";") + text.count("\n") >= MAX_STATEMENTS:
         for i, m in enumerate(re.finditer(r"^[ \t]*[^\s#]|;", text, re.M)):
             if i == MAX_STATEMENTS:
-                line = text.count("\n", 0, m.start()) + 1
-                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
-                raise CnnError(f"the file has more than {MAX_STATEMENTS:,} statements", Span(
-                    file=file, line=line, col=col, end_line=line, end_col=col + 1),
-                    "use `repeat` or blocks for repeated structure")
+                raise CnnError(f"the file has more than {MAX_STATEMENTS:,} statements", point(file, text, m.start()),
+                               "use `repeat` or blocks for repeated structure")
     if len(text) > 2 * MAX_WORDS:  # parsing costs time and memory per word: a cheap count first
         words = sum(1 for m in re.finditer(r"[^\s;<>|(),=#]+|#[^\n]*", text) if m.group()[0] != "#")
         if words > MAX_WORDS:
@@ -479,21 +495,16 @@ def _check_limits(text: str, file: str) -> None:
     if len(text) > MAX_WORD:  # the lexer's regex needs memory in proportion to a word: refuse long ones first
         for m in re.finditer(r'[^\s;<>|(),:="#]{%d,}|#[^\n]*' % (MAX_WORD + 1), text):
             if m.group()[0] != "#":
-                line = text.count("\n", 0, m.start()) + 1
-                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
-                raise CnnError(f"word too long ({len(m.group()):,} characters)", Span(
-                    file=file, line=line, col=col, end_line=line, end_col=col + 1), f"the limit is {MAX_WORD}")
+                raise CnnError(f"word too long ({len(m.group()):,} characters)", point(file, text, m.start()),
+                               f"the limit is {MAX_WORD}")
     depth = 0
     for m in re.finditer(r'#[^\n]*|"[^"\n]*"|\{[^{}\n]*\}|[<>{}]', text):
         c = m.group()
         if c in "<{":
             depth += 1
             if depth > MAX_NESTING:
-                line = text.count("\n", 0, m.start()) + 1
-                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
-                raise CnnError(f"groups nested more than {MAX_NESTING} deep", Span(
-                    file=file, line=line, col=col, end_line=line, end_col=col + 1),
-                    "flatten the structure or use `repeat`")
+                raise CnnError(f"groups nested more than {MAX_NESTING} deep", point(file, text, m.start()),
+                               "flatten the structure or use `repeat`")
         elif c in ">}":
             depth -= 1
 
@@ -505,18 +516,21 @@ def parse_program(text: str, file: str = "<string>") -> Program:
         CnnError: a syntax error, positioned, with a hint where one helps.
     """
     remember(file, text)
+    try:
+        return _parse_program(text, file)
+    except CnnError as err:
+        err.quote({file: text})
+        raise
+
+
+def _parse_program(text: str, file: str) -> Program:
     _check_limits(text, file)
     comments: list[Comment] = []
-    line, counted = 1, 0  # lines counted up to offset `counted`: linear in the text, not quadratic
+    known = (1, 0)  # the line of an offset already passed: linear in the text, not quadratic
     for m in re.finditer(r'"[^"\n]*"|\{[^{}\n]*\}|(#[^\n]*)', text):
         if m.group(1):
-            line += text.count("\n", counted, m.start())
-            counted = m.start()
-            col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+            line, col = position(text, m.start(), known)
+            known = (line, m.start())
             comments.append(Comment(line, col, m.group(1).rstrip()))
-    _ctx.file, _ctx.dl, _ctx.dc = file, 0, 0
-    try:
-        items = _parser().parse(text, start="start")
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, file, text) from None
-    return Program(file, items or (), tuple(comments))
+    items = _ToAst(file)._program(text)
+    return Program(file, items or (), tuple(comments), text)

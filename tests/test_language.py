@@ -284,3 +284,13 @@ def test_network_title_in_the_diagram():
     net = cnndsl.parse('network g "구글넷 (GoogLeNet)"\ninput 8x8x3\nconv 1x1x4\n')
     texts = [t.text for t in ET.fromstring(to_svg(net)).iter("{http://www.w3.org/2000/svg}text")]
     assert "구글넷 (GoogLeNet)" in texts
+
+
+def test_position_of_an_offset():
+    from cnndsl.source import position
+
+    text = "ab\ncde\n\nf"
+    # offsets counted by hand: a=0 b=1 \n=2 c=3 d=4 e=5 \n=6 \n=7 f=8
+    assert [position(text, i) for i in (0, 1, 3, 5, 7, 8)] == [(1, 1), (1, 2), (2, 1), (2, 3), (3, 1), (4, 1)]
+    assert position(text.encode(), 4) == (2, 2)
+    assert position(text, 8, known=(2, 4)) == (4, 1)  # counting on from a position already known

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import cnndsl
-from cnndsl.elaborate import elaborate
+from cnndsl.elaborate import Elaborator, elaborate
 from cnndsl.format import format_text
 from cnndsl.ir import Node
 from cnndsl.layers.blocks import Group, Residual
@@ -59,11 +59,14 @@ def test_each_call_resolves_by_its_own_input_shape():
 
 
 def test_the_elaborated_ir_keeps_the_flag_until_resolved():
-    raw = elaborate(parse_program(PROGRAM))
+    program = parse_program(PROGRAM)
+    raw = Elaborator(program, {}).network()  # before the pass
     assert len(flagged(raw.body)) == 4 and all(n.kind == "residual" for n in raw.body)
     resolved = resolve_residuals(raw)
     assert len(flagged(raw.body)) == 4  # a new network: the input is not changed
     assert resolved == cnndsl.parse(PROGRAM)
+    # the front end's other entry point resolves them too: no backend ever sees the flag
+    assert elaborate(program) == resolved and not flagged(elaborate(program).body)
 
 
 def test_repeats_branches_and_nesting_each_get_their_own_shape():

@@ -30,12 +30,19 @@ def parse_sets(sets: list[str]) -> dict[str, str]:
     return out
 
 
-def load(path: str, args: argparse.Namespace, extra: dict | None = None):
-    """Parse a program named on the command line, with its --set overrides."""
+def load(path: str, args: argparse.Namespace, extra: dict | None = None, extra_flag: str = "--set"):
+    """Parse a program named on the command line, with its --set overrides (and `extra` ones,
+    given by `extra_flag`). An error about an override names its option: `--set alhpa=0.5: ...`."""
     import cnndsl
 
     params = {**parse_sets(getattr(args, "sets", [])), **(extra or {})}
-    return cnndsl.parse_file(path, allow_outside=getattr(args, "allow_outside", False), **params)
+    try:
+        return cnndsl.parse_file(path, allow_outside=getattr(args, "allow_outside", False), **params)
+    except CnnError as err:
+        if err.param is None:
+            raise
+        flag = extra_flag if err.param in (extra or {}) else "--set"
+        raise CnnError(f"{flag} {err.message}", hint=err.hint, param=err.param) from None
 
 
 def display(path: str) -> str:

@@ -193,8 +193,8 @@ def run(args) -> int:
         both = sorted(set(parse_sets(sets)) & set(parse_sets(args.sets)))
         if both:
             raise CnnError(f"'{both[0]}' is given by --set and {flag}")
-    a_net = load(args.a, args, parse_sets(args.sets_a))
-    b_net = load(args.b, args, parse_sets(args.sets_b))
+    a_net = load(args.a, args, parse_sets(args.sets_a), "--set-a")
+    b_net = load(args.b, args, parse_sets(args.sets_b), "--set-b")
     changes = diff(a_net, b_net)
     sa, sb = compute(a_net), compute(b_net)
     totals = []

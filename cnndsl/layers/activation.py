@@ -20,7 +20,8 @@ class Activation(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, keys=("slope",) if keyword == "leakyrelu" else ())
+        leaky = keyword == "leakyrelu"
+        a = Args(keyword, opts, span, keys=("slope",) if leaky else (), bare="slope" if leaky else None)
         return {"fn": keyword, "slope": float(a.number("slope", 0.01))}
 
     def flops(self, x: Shape, y: Shape) -> int:

@@ -26,7 +26,7 @@ class SqueezeExcite(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, keys=("r", "divisor"))
+        a = Args(keyword, opts, span, keys=("r", "divisor"), bare="r")
         r = a.keys.get("r")
         d = a.keys.get("divisor")
         return {"r": whole_at(a.number("r", 16), "reduction ratio r", r.span if r else span),

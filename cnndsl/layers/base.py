@@ -27,9 +27,13 @@ ActName = Literal["relu", "relu6", "sigmoid", "tanh", "softmax", "silu", "hardsw
 
 class Args:
     """A statement's arguments sorted into numbers (`3x3x64`), flags (`same`), prefixed numbers
-    (`s2`, `p1x0`) and keyword values (`r=16`), with positioned errors for anything unknown."""
+    (`s2`, `p1x0`) and keyword values (`r=16`), with positioned errors for anything unknown.
 
-    def __init__(self, keyword: str, opts: list[Opt], span: Span, *, flags=(), prefixes=(), keys=()):
+    Every word must be used: a number is an error unless the statement takes one (`dims`);
+    `bare` names the key such a number was probably meant for (`se 8` -> `se r=8`)."""
+
+    def __init__(self, keyword: str, opts: list[Opt], span: Span, *, flags=(), prefixes=(), keys=(), dims=False,
+                 bare: str | None = None):
         self.keyword, self.span = keyword, span
         self.dims: list[Opt] = []
         self.flags: dict[str, Opt] = {}
@@ -45,6 +49,10 @@ class Args:
             elif o.value in flags:
                 self._put(self.flags, o.value, o, o)
             elif o.nums is not None:
+                if not dims:
+                    raise CnnError(f"'{keyword}' takes no positional value", o.span,
+                                   f"did you mean '{keyword} {bare}={o.value}'?" if bare else
+                                   _options_hint(keyword, known))
                 self.dims.append(o)
             else:
                 p = o.value.rstrip("0123456789.x-")
@@ -98,7 +106,8 @@ class Args:
         if not self.dims:
             return None
         if len(self.dims) > 1:
-            raise CnnError(f"'{self.keyword}' takes one {what}", self.dims[1].span, f"like `{self.keyword} {example}`")
+            raise CnnError(f"'{self.keyword}' takes one positional value ({what})", self.dims[1].span,
+                           f"like `{self.keyword} {example}`")
         o = self.dims[0]
         if len(o.nums) not in counts:
             raise CnnError(f"'{self.keyword}' needs {what} like {example}, got '{o.value}'", o.span)
@@ -146,6 +155,8 @@ class Fused(Node):
         slope = a.number("slope", 0.01)
         if not out["bn"] and ("eps" in a.keys or "momentum" in a.keys):
             raise CnnError("'eps' and 'momentum' set batch norm options; add 'bn'", (a.keys.get("eps") or a.keys["momentum"]).span)
+        if out["act"] != "leakyrelu" and "slope" in a.keys:
+            raise CnnError("'slope' sets the slope of 'leakyrelu'; add 'leakyrelu'", a.keys["slope"].span)
         out.update(eps=float(eps), momentum=float(mom), slope=float(slope))
         return out
 

@@ -106,7 +106,7 @@ class Conv(ConvBase):
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
         a = Args(keyword, opts, span, flags=("same", "valid", "nobias", *FUSE_FLAGS),
-                 prefixes=("s", "p", "d", "g"), keys=FUSE_KEYS)
+                 prefixes=("s", "p", "d", "g"), keys=FUSE_KEYS, dims=True)
         nums, where = a.required((3,), "a kernel and channels", "3x3x64")
         kernel = (whole_at(nums[0], "kernel size", where), whole_at(nums[1], "kernel size", where))
         groups = a.pair("g", "groups", 1)[0]
@@ -138,7 +138,7 @@ class DWConv(ConvBase):
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
         a = Args(keyword, opts, span, flags=("same", "valid", "nobias", *FUSE_FLAGS),
-                 prefixes=("s", "p", "d"), keys=("multiplier", *FUSE_KEYS))
+                 prefixes=("s", "p", "d"), keys=("multiplier", *FUSE_KEYS), dims=True)
         nums, where = a.required((1, 2), "a kernel", "3x3")
         kernel = (whole_at(nums[0], "kernel size", where), whole_at(nums[-1], "kernel size", where))
         mult = whole_at(a.number("multiplier", 1), "multiplier", span)

@@ -46,7 +46,7 @@ class FC(Fused):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, flags=("nobias", *FUSE_FLAGS), keys=FUSE_KEYS)
+        a = Args(keyword, opts, span, flags=("nobias", *FUSE_FLAGS), keys=FUSE_KEYS, dims=True)
         nums, where = a.required((1,), "a number of outputs", "1000")
         return dict(out=whole_at(nums[0], "outputs", where), bias=not a.flag("nobias"), **cls.decode_tail(a))
 
@@ -79,7 +79,7 @@ class Dropout(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span)
+        a = Args(keyword, opts, span, dims=True)
         got = a.positional((1,), "a probability", "0.5")
         if got is None:
             return {}

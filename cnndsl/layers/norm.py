@@ -51,7 +51,7 @@ class LRN(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, keys=("size", "alpha", "beta", "k"))
+        a = Args(keyword, opts, span, keys=("size", "alpha", "beta", "k"), bare="size")
         size = a.keys.get("size")
         return dict(size=whole_at(a.number("size", 5), "size", size.span if size else span),
                     alpha=float(a.number("alpha", 1e-4)), beta=float(a.number("beta", 0.75)),

@@ -39,7 +39,8 @@ class Pool(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, flags=("same", "valid", "ceil", *cls.extra_flags), prefixes=("s", "p"))
+        a = Args(keyword, opts, span, flags=("same", "valid", "ceil", *cls.extra_flags), prefixes=("s", "p"),
+                 dims=True)
         nums, where = a.required((1, 2), "a window size", "2 or 3x3")
         kernel = (whole_at(nums[0], "window size", where), whole_at(nums[-1], "window size", where))
         stride = a.pair("s", "stride", 0) if "s" in a.pre else kernel
@@ -128,7 +129,7 @@ class AdaptiveAvgPool(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span)
+        a = Args(keyword, opts, span, dims=True)
         nums, where = a.required((1, 2), "an output size", "6x6")
         return {"size": (whole_at(nums[0], "output size", where), whole_at(nums[-1], "output size", where))}
 

@@ -1,0 +1,52 @@
+"""The front end is re-entrant: parsing in several threads at once gives exactly the IR of a
+serial parse, spans (which name their file) included."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+import cnndsl
+from cnndsl.syntax import parse_expr
+from conftest import ARCHITECTURES
+
+ARCHS = sorted(ARCHITECTURES.glob("*.cnn"))
+
+
+def test_eight_threads_parse_every_architecture_like_one():
+    assert len(ARCHS) >= 16
+    serial = {p: cnndsl.parse_file(p).model_dump() for p in ARCHS}
+    assert all(d["span"][0] == str(p) for p, d in serial.items())
+    work = [p for _ in range(4) for p in ARCHS]  # each file parsed 4 times, in a shuffled-by-threads order
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda p: (p, cnndsl.parse_file(p).model_dump()), work))
+    assert len(results) == len(work)
+    for p, dump in results:
+        assert dump == serial[p], p.name
+
+
+def test_threads_keep_expression_positions_apart():
+    # every parse places its expression at its own (line, col) in its own file
+    def one(i):
+        e = parse_expr(f"a{i} + {i}", f"f{i}.cnn", i + 1, 2 * i + 1)
+        return e.left.span, e.right.span
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(one, range(400)))
+    for i, (left, right) in enumerate(got):
+        width = len(f"a{i}")
+        assert left == (f"f{i}.cnn", i + 1, 2 * i + 1, i + 1, 2 * i + 1 + width)
+        assert right[:3] == (f"f{i}.cnn", i + 1, 2 * i + 1 + width + 3)
+
+
+def test_threads_quote_their_own_text_under_one_name():
+    # a server parses every request as `<string>`: each error must show its own request's line
+    def one(i):
+        text = f"input 8x8x3\nconv{'' if i % 2 else ' '} 3x3x{{w{i}}}\n" if i % 3 else f"input 8x8x3\nconb{i} 3x3x8\n"
+        try:
+            cnndsl.parse(text)
+        except cnndsl.CnnError as err:
+            return text.splitlines()[1], err.render().splitlines()[1]
+        raise AssertionError("no error")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for own, shown in pool.map(one, range(600)):
+            assert shown.endswith(own), (own, shown)
