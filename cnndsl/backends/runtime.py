@@ -11,7 +11,7 @@ tuple whose first element names its function in `STEPS`:
     (step, paths, act, inplace, tap)     a combinator's step (`step` is its class's `step`):
       "residual"                         paths[0](x) + paths[1](x) (x if there is no paths[1]),
                                          in place if `inplace`
-      "add"                              the sum of the paths
+      "add" / "mul"                      the sum / the element-wise product of the paths
       "concat"                           the paths joined on channels
       "aux"                              training mode only: run paths[0] on x (or on the saved
                                          output `tap`) and collect the result; passes x through
@@ -22,6 +22,7 @@ Imported only by `cnndsl.backends.torch_module`, never by `import cnndsl`.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 
 import torch
@@ -85,12 +86,17 @@ def _residual(mod, op, x, env, aux):
     return _act(y, act)
 
 
-def _add(mod, op, x, env, aux):
-    paths, act = op[1], op[2]
-    y = _seq(mod, paths[0], x, env, aux)
-    for path in paths[1:]:
-        y = y + _seq(mod, path, x, env, aux)
-    return _act(y, act)
+def _elementwise(combine):
+    """The step of an element-wise join: `combine` folded over the paths, in order."""
+
+    def step(mod, op, x, env, aux):
+        paths, act = op[1], op[2]
+        y = _seq(mod, paths[0], x, env, aux)
+        for path in paths[1:]:
+            y = combine(y, _seq(mod, path, x, env, aux))
+        return _act(y, act)
+
+    return step
 
 
 def _concat(mod, op, x, env, aux):
@@ -105,7 +111,8 @@ def _aux(mod, op, x, env, aux):
     return x
 
 
-STEPS = {"m": _call, "residual": _residual, "add": _add, "concat": _concat, "aux": _aux}
+STEPS = {"m": _call, "residual": _residual, "add": _elementwise(operator.add), "mul": _elementwise(operator.mul),
+         "concat": _concat, "aux": _aux}
 
 
 class Scope(nn.Module):

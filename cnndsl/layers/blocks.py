@@ -1,6 +1,7 @@
 """Combinators: sequences `< a; b >`, residual connections (He et al. 2015, arXiv:1512.03385),
-element-wise sums `add`, parallel branches joined on channels `concat` (Szegedy et al. 2014,
-GoogLeNet's Inception module, arXiv:1409.4842), auxiliary classifiers `aux`, and `repeat`.
+element-wise sums `add` and products `mul` (the gates of squeeze-and-excitation and attention),
+parallel branches joined on channels `concat` (Szegedy et al. 2014, GoogLeNet's Inception module,
+arXiv:1409.4842), auxiliary classifiers `aux`, and `repeat`.
 
 A combinator is one class that declares what every stage needs:
 - its children, once, as data (`branch_fields`); `branches()` reads them;
@@ -185,7 +186,20 @@ class MultiBranch(Container):
         return self.call.text() if self.call else self.kind
 
 
-class Add(MultiBranch):
+class Elementwise(MultiBranch):
+    """A join of branches of one shape, element by element: one operation per element and join."""
+
+    def infer(self, x: Shape, walk) -> Shape:
+        ys = [walk.seq(p, x) for p in self.paths]
+        if any(y != ys[0] for y in ys):
+            raise _disagree(f"{self.kind} branches", ys, self)
+        return ys[0]
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return (len(self.paths) - 1) * math.prod(y) + self.post_flops(y)
+
+
+class Add(Elementwise):
     """`add < a | b | ... >`: the element-wise sum of its branches, in the order written."""
 
     keywords = ("add",)
@@ -194,14 +208,16 @@ class Add(MultiBranch):
     code = ("{}", " + ")
     symbol = ("+", "circle")
 
-    def infer(self, x: Shape, walk) -> Shape:
-        ys = [walk.seq(p, x) for p in self.paths]
-        if any(y != ys[0] for y in ys):
-            raise _disagree("add branches", ys, self)
-        return ys[0]
 
-    def flops(self, x: Shape, y: Shape) -> int:
-        return (len(self.paths) - 1) * math.prod(y) + self.post_flops(y)
+class Mul(Elementwise):
+    """`mul < a | b | ... >`: the element-wise product of its branches, in the order written; the
+    shapes must be equal, as for `add`. A spatial gate: `mul < identity | conv 1x1x64 sigmoid >`."""
+
+    keywords = ("mul",)
+    kind: Literal["mul"] = "mul"
+    step = "mul"
+    code = ("{}", " * ")
+    symbol = ("×", "circle")
 
 
 class Concat(MultiBranch):
