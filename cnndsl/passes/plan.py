@@ -11,9 +11,9 @@ Module names (and so `state_dict` keys) follow the IR's names: see docs/naming.m
 
 Example:
     >>> import cnndsl
-    >>> d = decode(cnndsl.parse("input 8x8x3; conv1: conv 3x3x4 same relu; add < identity | identity >"))
-    >>> [type(op).__name__ for op in d.root.plan], list(d.root.children)
-    (['Call', 'Step'], ['conv1', '0', '1'])
+    >>> d = decode(cnndsl.parse("input 8x8x3; conv1: conv 3x3x4 same relu; res: residual < conv 3x3x4 same >"))
+    >>> [op.name for op in d.root.plan], [(op.node.kind, op.paths) for op in d.root.children["res"].plan]
+    (['conv1', 'res'], [('residual', [[Call(name='0', flatten=False, save=False, emits_aux=False)]])])
 """
 
 from __future__ import annotations
