@@ -18,10 +18,10 @@ from typing import Literal
 import pytest
 
 import cnndsl
-from cnndsl.ir import fmt_shape
 from cnndsl.backends import graphviz, torch_source
+from cnndsl.ir import fmt_shape
 from cnndsl.layers import KINDS
-from cnndsl.layers.blocks import FORMS, Container, MultiBranch
+from cnndsl.layers.blocks import FORMS, MultiBranch
 from cnndsl.passes.diff import diff
 from cnndsl.passes.plan import Call, ScopeSpec, Step, decode, walk
 
@@ -89,7 +89,8 @@ EXAMPLES = {
     "se": "se r=2", "maxpool": "maxpool 2", "avgpool": "avgpool 2", "gap": "gap",
     "adaptiveavgpool": "adaptiveavgpool 2x2", "lrn": "lrn", "flatten": "flatten", "dropout": "dropout 0.5",
     "identity": "identity", "group": "g: < conv 1x1x4; relu >", "residual": "residual < conv 3x3x4 same >",
-    "add": "add < identity | conv 1x1x4 >", "mul": "mul < identity | conv 1x1x4 sigmoid >", "concat": "concat < conv 1x1x2 | conv 1x1x2 >",
+    "add": "add < identity | conv 1x1x4 >", "mul": "mul < identity | conv 1x1x4 sigmoid >",
+    "concat": "concat < conv 1x1x2 | conv 1x1x2 >",
     "aux": "aux < gap; fc 2 >", "repeat": "repeat 2 { relu }",
 }
 

@@ -37,9 +37,9 @@ def limit(text: str, flag: str) -> int | None:
 
 
 def run(args) -> int:
-    from cnndsl.passes.size import check_size
     from cnndsl.backends.torch_source import emit
     from cnndsl.passes.shapes import analyze
+    from cnndsl.passes.size import check_size
 
     # the emitted module (and an ONNX export) would allocate all of it: refuse first, as cnndsl.build does
     check_size(analyze(load(args.file, args)), limit(args.max_params, "--max-params"),

@@ -10,6 +10,7 @@ from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.ir import Node, Opt, Shape, parse_number
 from cnndsl.source import Span
 
+
 class Act(NamedTuple):
     """An activation function: its `torch.nn` class, whether that takes `inplace`, its functional
     form (applied after a join, which owns no module), and its FLOPs per element (docs/stats.md)."""

@@ -31,6 +31,13 @@ if TYPE_CHECKING:  # `Body` (a tuple of any nodes) is resolved by cnndsl.layers 
     Body = tuple[Node, ...]
 
 
+# A combinator's `form` picks the generic rule the plan, the emitted source and the diagram apply
+# (each keeps one table keyed by it): `sequence` and `repeat` splice their children into the
+# enclosing sequence, `join` combines branches run on one input, `residual` adds a body to a
+# shortcut (the input itself if none), `aux` is an auxiliary head.
+FORMS = ("sequence", "repeat", "join", "residual", "aux")
+
+
 class Container(Node):
     family = "combinator"
     takes_branches: ClassVar[bool] = True
@@ -80,9 +87,6 @@ class Container(Node):
             elif value is not None:
                 out.append(value)
         return tuple(out)
-
-
-FORMS = ("sequence", "repeat", "join", "residual", "aux")
 
 
 def _disagree(what: str, shapes: list[Shape], node: Node, hint: str | None = None) -> CnnError:
