@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cnndsl
-from cnndsl.backends.graphviz import pipe, record, to_dot
+from cnndsl.backends.graphviz import Recorder, options, pipe, to_dot
 
 TARGET = 1.0
 
@@ -65,7 +65,7 @@ def main() -> int:
     out = Path(tempfile.mkdtemp()) / f"out.{args.format}"
     slow = []
     for name, net in cases:
-        nodes = len(record(net).nodes)
+        nodes = len(Recorder(net, options()).diagram.nodes)
         t_dot, text = best(lambda net=net: to_dot(net), args.repeat)
         t_run, _ = best(lambda text=text: pipe(text, args.format), args.repeat)
         total = t_dot + t_run

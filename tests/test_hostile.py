@@ -397,7 +397,7 @@ def test_weights_pickle_is_not_executed(tmp_path):
     for path in (evil, evil2):
         with pytest.raises(CnnError, match="cannot read"):
             cnndsl.build(net, weights=path)
-        from cnndsl.backends.torch_module import load_matching
+        from cnndsl import load_matching
 
         with pytest.raises(CnnError):
             load_matching(cnndsl.build(net), path)
@@ -452,12 +452,12 @@ def test_emitted_source_cannot_smuggle_code(tmp_path, text, monkeypatch):
 def test_limits_are_documented_numbers():
     """The numbers docs/guarantees.md states are the ones in the code."""
     from cnndsl import elaborate, expr, syntax
-    from cnndsl.backends import torch_module
+    from cnndsl.passes import size
 
     doc = (ROOT / "docs" / "guarantees.md").read_text(encoding="utf-8")
     for value in (syntax.MAX_FILE_BYTES, syntax.MAX_NESTING, syntax.MAX_STATEMENTS, syntax.MAX_WORDS,
                   syntax.MAX_WORD, expr.MAX_DEPTH, expr.MAX_DIGITS, elaborate.MAX_NODES, elaborate.MAX_REPEAT,
-                  elaborate.MAX_CALL_DEPTH, elaborate.MAX_FILES, torch_module.MAX_PARAMS,
-                  torch_module.MAX_ACTIVATIONS):
+                  elaborate.MAX_CALL_DEPTH, elaborate.MAX_FILES, size.MAX_PARAMS,
+                  size.MAX_ACTIVATIONS):
         assert f"{value:,}" in doc, value
     assert f"2**{int(math.log2(expr.LIMIT))}" in doc

@@ -49,6 +49,30 @@ def test_early_stages_never_import_later_ones():
     assert not bad, "\n".join(bad)
 
 
+FRONT_END = ("cnndsl.syntax", "cnndsl.elaborate", "cnndsl.expr")
+
+
+def test_backends_never_import_the_front_end():
+    """A backend reads the IR only: never the source text, its parser, or the expression evaluator
+    (block calls and their formals are IR data)."""
+    bad = []
+    for rel, tree in modules():
+        if not rel.startswith("backends/"):
+            continue
+        for name, line in imports(tree, top_only=False):
+            if any(name == m or name.startswith(m + ".") for m in FRONT_END):
+                bad.append(f"cnndsl/{rel}:{line} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_front_end_check_sees_every_import_form():
+    forms = ["import cnndsl.syntax", "from cnndsl import syntax", "from cnndsl.expr import evaluate",
+             "def f():\n    from cnndsl.elaborate import Elaborator"]
+    for code in forms:
+        names = [n for n, _ in imports(ast.parse(code), top_only=False)]
+        assert any(n == m or n.startswith(m + ".") for n in names for m in FRONT_END), code
+
+
 def test_only_the_torch_backend_imports_torch_at_module_level():
     bad = []
     for rel, tree in modules():

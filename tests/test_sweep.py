@@ -9,7 +9,7 @@ from conftest import ARCHITECTURES, REFERENCE
 import cnndsl
 from cnndsl.cli import main
 from cnndsl.errors import CnnError
-from cnndsl.passes.sweep import grid, parse_axes, parse_budget, sweep
+from cnndsl.sweep import grid, parse_axes, parse_budget, sweep
 
 # MobileNet v1 (Howard et al. 2017, Table 1), written here from the paper, independently of the
 # shipped architectures/mobilenet.cnn: channels int(c * alpha), BN + ReLU after every convolution.

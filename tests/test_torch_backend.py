@@ -16,9 +16,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnndsl
-from cnndsl.backends.torch_module import COMBINATORS, LEAVES, load_matching
+from cnndsl.backends.torch_module import load_matching
 from cnndsl.backends.torch_source import emit
-from cnndsl.layers import KINDS
 from cnndsl.passes.shapes import analyze
 
 torch.set_num_threads(1)
@@ -89,11 +88,6 @@ def _nets():
 
 def _net(item):
     return _parse_arch(item) if not isinstance(item, cnndsl.Network) else item
-
-
-def test_every_kind_has_a_backend_entry():
-    missing = [k for k in KINDS if k not in LEAVES and k not in COMBINATORS]
-    assert not missing, f"kinds without a PyTorch backend entry: {missing}"
 
 
 def test_import_cnndsl_does_not_import_torch():
@@ -275,6 +269,15 @@ def test_outputs_returns_features_and_drops_the_rest():
     assert "layer1" in str(err.value)
 
 
+def test_an_unknown_output_is_an_error_about_the_option_not_a_line():
+    with pytest.raises(cnndsl.CnnError) as err:
+        cnndsl.load("resnet18", outputs=["layer5"])
+    e = err.value
+    assert e.span is None and e.message == "outputs=: no top-level statement is named 'layer5'"
+    assert e.hint.startswith("did you mean 'layer4'?") and "layer1, layer2, layer3, layer4" in e.hint
+    assert e.render().splitlines()[0] == "cnndsl: error: outputs=: no top-level statement is named 'layer5'"
+
+
 def test_strict_weights_error_lists_keys_and_load_matching(tmp_path):
     full = cnndsl.build(cnndsl.parse(RESNETISH))
     path = tmp_path / "w.pt"
@@ -283,6 +286,7 @@ def test_strict_weights_error_lists_keys_and_load_matching(tmp_path):
     with pytest.raises(cnndsl.CnnError) as err:
         cnndsl.build(cnndsl.parse(RESNETISH.replace("fc: fc 10", "fc: fc 7")), weights=path)
     msg = str(err.value)
+    assert "use cnndsl.load_matching(model, weights)" in err.value.hint  # the public name
     assert "0 missing, 0 unexpected, 2 mis-shaped" in msg and "fc.weight (weights [10, 32], model [7, 32])" in msg
     skipped = load_matching(fresh, path)
     assert [m[0] for m in skipped.misshaped] == ["fc.weight", "fc.bias"]
@@ -362,3 +366,21 @@ def test_compile_cli(tmp_path):
                         "--set", "width=8"], check=False, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "class Tiny(nn.Module)" in out.read_text() and "cnndsl" not in out.read_text().split('"""')[2]
+
+
+def test_string_options_of_a_torch_call_are_quoted():
+    """The records hold values: a `str` is a string (an upsampling mode), written as a literal."""
+    import ast
+
+    from cnndsl.backends.torch_source import flat, leaf_expr, slotify
+    from cnndsl.layers.modules import call, one
+
+    slots: list = []
+    expr = slotify(leaf_expr(one("up", call("Upsample", scale_factor=2, mode="nearest"))), slots)
+    text = flat(expr, lambda s: str(slots[s.index]))
+    assert text == 'nn.Upsample(scale_factor=2, mode="nearest")'
+    kw = {k.arg: k.value for k in ast.parse(text, mode="eval").body.keywords}
+    assert isinstance(kw["mode"], ast.Constant) and kw["mode"].value == "nearest"
+    assert isinstance(kw["scale_factor"], ast.Constant) and kw["scale_factor"].value == 2
+    module = nn.Upsample(scale_factor=2, mode=kw["mode"].value)  # the call the text makes, made by hand
+    assert module.mode == "nearest"

@@ -1,8 +1,10 @@
 """Diagrams: a network drawn the way a lecturer draws it, through Graphviz's `dot`.
 
-Record, then render: `record` walks the IR once and collects a `Diagram` (nodes, edges, clusters,
-all plain data); `emit` turns it into DOT text with the styles of one theme; `render` pipes the
-text through `dot`. Nothing here imports torch.
+Record, then render: a `Recorder` walks the IR once and collects a `Diagram` (nodes, edges,
+clusters, all plain data); `emit` turns it into DOT text with the styles of one theme; `render`
+pipes the text through `dot`. Nothing here imports torch. A leaf is one node styled by its
+class's `family`; a combinator is drawn by the rule of its class's `form` (`DRAW`), a join with
+its class's `symbol`.
 
 Conventions (see docs/render.md):
 - a `block` call is one node labeled with its call (`bottleneck(128, s=2)`) until `depth` opens it;
@@ -28,7 +30,6 @@ from typing import Any
 
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape, fmt_shape
-from cnndsl.layers.blocks import Add, Aux, Concat, Group, Repeat, Residual
 
 # Korean first, then broad fallbacks: SVG viewers take the first installed; Pango (PNG, PDF) does too.
 FONT = "NanumGothic,Noto Sans CJK KR,Noto Sans,DejaVu Sans,sans-serif"
@@ -180,8 +181,8 @@ class Recorder:
                 self.taps.append({})
             label = self.cluster_label(n, times)
             if label:
-                self.open_cluster(label, "repeat" if times > 1 else "aux" if isinstance(n, Aux) else "group")
-            out = self.container(n, tails, level + (n.call is not None))
+                self.open_cluster(label, "repeat" if times > 1 else "aux" if n.head else "group")
+            out = DRAW[n.form](self, n, tails, level + (n.call is not None))
             if label:
                 self.close_cluster()
             if scoped:
@@ -196,7 +197,7 @@ class Recorder:
         if n.call is not None:
             named = f"{n.name}: " if n.name and not n.name.isdigit() else ""
             return named + n.call.text() + mark
-        if isinstance(n, (Group, Aux)) and n.name and not n.name.isdigit():
+        if n.form in ("sequence", "aux") and n.name and not n.name.isdigit():
             return n.name + mark
         return mark.strip()
 
@@ -214,48 +215,49 @@ class Recorder:
         self.join(tails, nid)
         return [(nid, row.output)]
 
-    def container(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
-        if isinstance(n, Group):
-            return self.seq(n.children, tails, level)
-        if isinstance(n, Residual):
-            body = self.branch(n.body, tails, level)
-            head = self.add("add", ["+", *([n.act] if n.act else [])], "combinator", shape="circle")
-            self.join(body, head)
-            mark = len(self.diagram.edges)
-            short = tails if n.shortcut is None else self.branch(n.shortcut, tails, level)
-            self.join(short, head, "shortcut")
-            for e in self.diagram.edges[mark:]:  # the whole shortcut path stands out
-                e.kind = "shortcut" if e.kind in ("flow", "branch") else e.kind
-            return [(head, self.rows[id(n)].output)]
-        if isinstance(n, (Add, Concat)):
-            ends = [t for p in n.paths for t in self.branch(p, tails, level)]
-            if isinstance(n, Add):
-                head = self.add("add", ["+", *([n.act] if n.act else [])], "combinator", shape="circle")
-            else:
-                head = self.add("concat", ["concat", *([n.act] if n.act else [])], "combinator")
-            self.join(ends, head)
-            return [(head, self.rows[id(n)].output)]
-        if isinstance(n, Aux):
-            source = self.taps[-1].get(n.tap, tails) if n.tap else tails
-            self.aux += 1
-            ends = self.seq(n.body, source, level)
-            self.join(ends, self.add("auxout", ["aux output"], "io", shape="plain"))
-            self.aux -= 1
+    # ---- one method per combinator form (`cnndsl.layers.blocks.FORMS`), looked up in `DRAW`
+    def sequence(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
+        return self.seq(n.children, tails, level)
+
+    def residual(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
+        body = self.branch(n.body, tails, level)
+        head = self.add("add", ["+", *([n.act] if n.act else [])], "combinator", shape="circle")
+        self.join(body, head)
+        mark = len(self.diagram.edges)
+        short = tails if n.shortcut is None else self.branch(n.shortcut, tails, level)
+        self.join(short, head, "shortcut")
+        for e in self.diagram.edges[mark:]:  # the whole shortcut path stands out
+            e.kind = "shortcut" if e.kind in ("flow", "branch") else e.kind
+        return [(head, self.rows[id(n)].output)]
+
+    def joined(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
+        ends = [t for p in n.branches() for t in self.branch(p, tails, level)]
+        label, shape = n.symbol
+        head = self.add(n.kind, [label, *([n.act] if n.act else [])], "combinator", shape=shape)
+        self.join(ends, head)
+        return [(head, self.rows[id(n)].output)]
+
+    def aux_head(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
+        source = self.taps[-1].get(n.tap, tails) if n.tap else tails
+        self.aux += 1
+        ends = self.seq(n.body, source, level)
+        self.join(ends, self.add("auxout", ["aux output"], "io", shape="plain"))
+        self.aux -= 1
+        return tails
+
+    def repeat(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
+        if self.opts.expand or n.count <= 1:
+            for copy in n.copies:
+                tails = self.seq(copy, tails, level)
             return tails
-        if isinstance(n, Repeat):
-            if self.opts.expand or n.count <= 1:
-                for copy in n.copies:
-                    tails = self.seq(copy, tails, level)
-                return tails
-            copy = n.copies[0]
-            if len(copy) == 1:
-                out = self.node(copy[0], tails, level, times=n.count)
-            else:
-                self.open_cluster(f"x {n.count}", "repeat")
-                out = self.seq(copy, tails, level)
-                self.close_cluster()
-            return [(nid, self.rows[id(n)].output) for nid, _ in out]
-        raise CnnError(f"the diagram backend cannot draw '{n.kind}' yet", n.span)  # pragma: no cover
+        copy = n.copies[0]
+        if len(copy) == 1:
+            out = self.node(copy[0], tails, level, times=n.count)
+        else:
+            self.open_cluster(f"x {n.count}", "repeat")
+            out = self.seq(copy, tails, level)
+            self.close_cluster()
+        return [(nid, self.rows[id(n)].output) for nid, _ in out]
 
     def branch(self, nodes, tails: list[Tail], level: int) -> list[Tail]:
         """A parallel path: its first edges are marked `branch` so they may bend."""
@@ -267,9 +269,8 @@ class Recorder:
         return out
 
 
-def record(network: Network, **kwargs: Any) -> Diagram:
-    """The diagram of `network` as plain data (nodes, edges, clusters), before any styling."""
-    return Recorder(network, options(**kwargs)).diagram
+DRAW = {"sequence": Recorder.sequence, "residual": Recorder.residual, "join": Recorder.joined,
+        "aux": Recorder.aux_head, "repeat": Recorder.repeat}
 
 
 # ---------------------------------------------------------------- styles

@@ -2,24 +2,27 @@
 
 A `Scope` is one module of the network: its registered children (leaves, or scopes of their
 own) and a static `plan`, nested tuples that `forward` walks. The plan is fixed when the module is
-built, so `torch.compile` and `torch.fx` unroll the walk into straight-line code. The plan's
-operations (first element of each tuple):
+built, so `torch.compile` and `torch.fx` unroll the walk into straight-line code. Each step is a
+tuple whose first element names its function in `STEPS`:
 
     ("m", name, flatten, save, aux)      run the child `name` (after `torch.flatten(x, 1)` if
                                          `flatten`); keep its output under `name` if `save`; the
                                          child returns `(y, aux outputs)` in training mode if `aux`
-    ("residual", body, shortcut, act, inplace)   body(x) + shortcut(x) (identity if None), then act
-    ("add", paths, act)                  the sum of the paths
-    ("concat", paths, act)               the paths joined on channels
-    ("aux", tap, body)                   training mode only: run `body` on x (or on the saved
+    (step, paths, act, inplace, tap)     a combinator's step (`step` is its class's `step`):
+      "residual"                         paths[0](x) + paths[1](x) (x if there is no paths[1]),
+                                         in place if `inplace`
+      "add" / "mul"                      the sum / the element-wise product of the paths
+      "concat"                           the paths joined on channels
+      "aux"                              training mode only: run paths[0] on x (or on the saved
                                          output `tap`) and collect the result; passes x through
 
-`act` is None or ("F.relu" / "torch.sigmoid" ..., keyword-argument pairs).
+`act` (applied after the join) is None or ("F.relu" / "torch.sigmoid" ..., keyword-argument pairs).
 Imported only by `cnndsl.backends.torch_module`, never by `import cnndsl`.
 """
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 
 import torch
@@ -55,7 +58,7 @@ def _act(x, act):
 
 def _seq(mod, ops, x, env, aux):
     for op in ops:
-        x = _RUN[op[0]](mod, op, x, env, aux)
+        x = STEPS[op[0]](mod, op, x, env, aux)
     return x
 
 
@@ -73,9 +76,9 @@ def _call(mod, op, x, env, aux):
 
 
 def _residual(mod, op, x, env, aux):
-    _, body, shortcut, act, inplace = op
-    y = _seq(mod, body, x, env, aux)
-    s = x if shortcut is None else _seq(mod, shortcut, x, env, aux)
+    _, paths, act, inplace, _ = op
+    y = _seq(mod, paths[0], x, env, aux)
+    s = x if len(paths) == 1 else _seq(mod, paths[1], x, env, aux)
     if inplace:
         y += s
     else:
@@ -83,27 +86,33 @@ def _residual(mod, op, x, env, aux):
     return _act(y, act)
 
 
-def _add(mod, op, x, env, aux):
-    _, paths, act = op
-    y = _seq(mod, paths[0], x, env, aux)
-    for path in paths[1:]:
-        y = y + _seq(mod, path, x, env, aux)
-    return _act(y, act)
+def _elementwise(combine):
+    """The step of an element-wise join: `combine` folded over the paths, in order."""
+
+    def step(mod, op, x, env, aux):
+        paths, act = op[1], op[2]
+        y = _seq(mod, paths[0], x, env, aux)
+        for path in paths[1:]:
+            y = combine(y, _seq(mod, path, x, env, aux))
+        return _act(y, act)
+
+    return step
 
 
 def _concat(mod, op, x, env, aux):
-    _, paths, act = op
+    paths, act = op[1], op[2]
     return _act(torch.cat([_seq(mod, p, x, env, aux) for p in paths], 1), act)
 
 
 def _aux(mod, op, x, env, aux):
-    _, tap, body = op
+    paths, tap = op[1], op[4]
     if mod.training:
-        aux.append(_seq(mod, body, x if tap is None else env[tap], env, aux))
+        aux.append(_seq(mod, paths[0], x if tap is None else env[tap], env, aux))
     return x
 
 
-_RUN = {"m": _call, "residual": _residual, "add": _add, "concat": _concat, "aux": _aux}
+STEPS = {"m": _call, "residual": _residual, "add": _elementwise(operator.add), "mul": _elementwise(operator.mul),
+         "concat": _concat, "aux": _aux}
 
 
 class Scope(nn.Module):

@@ -194,16 +194,11 @@ def compare_table(stats_list, names: list[str]) -> Table:
     return Table(cols, recs, footer=["", *CONVENTION_FOOTER])
 
 
-def totals_record(stats) -> dict:
-    d = stats.model_dump(exclude={"layers", "convention"})
-    return d
-
-
 # ------------------------------------------------------------------ sweep
 
 def sweep_table(points, keys: list[str]) -> Table:
     """One row per combination of a `--sweep` grid: the overrides, then the network's totals."""
-    cols = [Column(k, f"set.{k}", _num, True) for k in keys] + [
+    cols = [Column(k, f"set.{k}", str, True) for k in keys] + [
         Column("network", "network"), Column("output", "output", shape), Column("params", "params", count, True),
         Column("MACs", "macs", count, True), Column("", "macs_h", lambda v: f"({v})"), Column("FLOPs", "flops", human, True),
         Column("activations", "activations", human, True), Column("RF", "receptive_field", str, True)]
@@ -214,10 +209,6 @@ def sweep_table(points, keys: list[str]) -> Table:
                      "params": s.params, "macs": s.macs, "macs_h": human(s.macs),
                      "flops": s.flops, "activations": s.activations, "receptive_field": s.receptive_field})
     return Table(cols, recs, footer=["", *CONVENTION_FOOTER])
-
-
-def _num(v: Any) -> str:
-    return str(v)
 
 
 # ------------------------------------------------------------------ diff

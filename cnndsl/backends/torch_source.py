@@ -1,7 +1,7 @@
 """IR -> standalone PyTorch source (`cnndsl compile`), from the same records as the in-memory module.
 
-`torch_module.decode` gives the module tree (`ScopeSpec`s of `Leaf` / `TorchCall` records and
-plans); this module renders it: every module that runs more than a straight sequence becomes an
+`cnndsl.passes.plan.decode` gives the module tree (`ScopeSpec`s of `Leaf` / `TorchCall` records
+and plans); this module renders it: every module that runs more than a straight sequence becomes an
 `nn.Module` class, a straight unlabeled sequence an `nn.Sequential`, a leaf its `nn.*` call.
 
 One class per `block`: all modules a block's calls made that share one structure become one
@@ -12,33 +12,28 @@ differ in structure (ResNet's first bottleneck of a stage has a projection short
 class per structure (`Bottleneck`, `Bottleneck2`).
 
 The text is laid out as `ruff format` (line length 88) would, so it passes `ruff format --check`.
-Only identifiers checked against `IDENT` and numbers reach the code; strings are quoted here.
+
+Values and code are kept apart: the records hold plain values (a `str` there is a string, such
+as an upsampling mode); `slotify` turns values into code (numbers written out, strings quoted);
+after it, and in the `E` expressions built here, a `str` is code: a name checked against `IDENT`,
+or a module name quoted by `quote`. Nothing else reaches the text.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnndsl.backends.torch_module import (
-    ACTIVATIONS_BY_CLASS,  # noqa: F401  (re-exported for tests)
-    AuxOp,
-    Call,
-    Decoded,
-    JoinOp,
-    Leaf,
-    ResidualOp,
-    ScopeSpec,
-    TorchCall,
-    camel,
-    decode,
-)
+from cnndsl.backends.torch_module import camel
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, fmt_shape
+from cnndsl.layers.modules import RUNTIME_CLASSES, Leaf, TorchCall
+from cnndsl.passes.plan import Call, Decoded, ScopeSpec, Step, decode
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME = re.compile(r"^[A-Za-z0-9_]+$")  # a module name: a label or a position
@@ -119,7 +114,7 @@ def layout(e, indent: int, prefix: str, suffix: str, subst) -> list[str]:
 
 
 def raw_call(tc: TorchCall) -> E:
-    func = ident(tc.cls) if tc.cls in RUNTIME else f"nn.{ident(tc.cls)}"
+    func = ident(tc.cls) if tc.cls in RUNTIME_CLASSES else f"nn.{ident(tc.cls)}"
     return E(func, list(tc.args), [(ident(k), v) for k, v in tc.kwargs])
 
 
@@ -129,11 +124,9 @@ def leaf_expr(leaf: Leaf) -> E:
     return E("nn.Sequential", [E("OrderedDict", [], [(ident(n), raw_call(tc)) for n, tc in leaf.parts])])
 
 
-RUNTIME = {"SqueezeExcite"}
-
-
 def slotify(v, slots: list):
-    """`v` with every int replaced by a `Slot` (its value appended to `slots`)."""
+    """The code of the value `v`, every int replaced by a `Slot` (its value appended to `slots`)
+    and every string quoted."""
     if isinstance(v, bool):
         return repr(v)
     if isinstance(v, int):
@@ -141,8 +134,8 @@ def slotify(v, slots: list):
         return Slot(len(slots) - 1)
     if isinstance(v, float):
         return repr(v)
-    if isinstance(v, str):  # code: names and quoted module names made by this module
-        return v
+    if isinstance(v, str):  # a string value (`mode="nearest"`), never code
+        return json.dumps(v, ensure_ascii=False)
     if isinstance(v, tuple):
         return E(None, [slotify(i, slots) for i in v])
     if isinstance(v, E):
@@ -178,7 +171,7 @@ class Forward:
     def seq(self, ops: list, src: str, dst: str) -> str:
         cur = src
         for op in ops:
-            cur = getattr(self, type(op).__name__.lower())(op, cur, dst)
+            cur = self.call(op, cur, dst) if isinstance(op, Call) else FORMS[op.node.form](self, op, cur, dst)
         return cur
 
     def call(self, op: Call, cur: str, dst: str) -> str:
@@ -205,12 +198,12 @@ class Forward:
         extra = "".join(f", {ident(k)}={v!r}" for k, v in kwargs)
         self.emit(f"{var} = {ident(ns)}.{ident(name)}({var}{extra})")
 
-    def residualop(self, op: ResidualOp, cur: str, dst: str) -> str:
+    def residual_step(self, op: Step, cur: str, dst: str) -> str:
         idn = f"identity{self.sfx()}"
         self.emit(f"{idn} = {cur}")
         self.depth += 1
-        y = self.seq(op.body, idn, dst)
-        s = idn if op.shortcut is None else self.seq(op.shortcut, idn, f"shortcut{self.sfx()}")
+        y = self.seq(op.paths[0], idn, dst)
+        s = idn if len(op.paths) == 1 else self.seq(op.paths[1], idn, f"shortcut{self.sfx()}")
         self.depth -= 1
         if op.inplace and y == dst:
             self.emit(f"{dst} += {s}")
@@ -219,26 +212,31 @@ class Forward:
         self.act(op.act, dst)
         return dst
 
-    def joinop(self, op: JoinOp, cur: str, dst: str) -> str:
+    def join_step(self, op: Step, cur: str, dst: str) -> str:
         self.depth += 1
         names = [self.seq(path, cur, f"b{i}{self.sfx()}") for i, path in enumerate(op.paths)]
         self.depth -= 1
-        joined = f"torch.cat([{', '.join(names)}], 1)" if op.how == "concat" else " + ".join(names)
-        self.emit(f"{dst} = {joined}")
+        template, sep = op.node.code
+        self.emit(f"{dst} = {template.format(sep.join(names))}")
         self.act(op.act, dst)
         return dst
 
-    def auxop(self, op: AuxOp, cur: str, dst: str) -> str:
+    def aux_step(self, op: Step, cur: str, dst: str) -> str:
         self.aux = True
-        src = cur if op.tap is None else saved(op.tap)
+        src = cur if op.node.tap is None else saved(op.node.tap)
         self.emit("if self.training:")
         self.indent += 1
         self.depth += 1
-        head = self.seq(op.body, src, f"head{self.sfx()}")
+        head = self.seq(op.paths[0], src, f"head{self.sfx()}")
         self.depth -= 1
         self.emit(f"aux.append({head})")
         self.indent -= 1
         return cur
+
+
+# a combinator's form (`cnndsl.layers.blocks.FORMS`) -> how its step is written; `sequence` and
+# `repeat` have no step (their children's steps are spliced into the plan)
+FORMS = {"residual": Forward.residual_step, "join": Forward.join_step, "aux": Forward.aux_step}
 
 
 def saved(name: str) -> str:
@@ -297,7 +295,7 @@ class Emitter:
 
     def child(self, c) -> Any:
         if isinstance(c, Leaf):
-            self.runtime.update(tc.cls for _, tc in c.parts if tc.cls in RUNTIME)
+            self.runtime.update(tc.cls for _, tc in c.parts if tc.cls in RUNTIME_CLASSES)
             return leaf_expr(c)
         return self.exprs[id(c)]
 

@@ -32,15 +32,15 @@ def add_parser(sub):
 
 def limit(text: str, flag: str) -> int | None:
     """`--max-params 4G` -> 4_000_000_000; `none` -> None (no limit)."""
-    from cnndsl.passes.sweep import parse_budget
+    from cnndsl.sweep import parse_budget
 
     return None if text.strip().lower() == "none" else parse_budget(text, flag)
 
 
 def run(args) -> int:
-    from cnndsl.backends.torch_module import check_size
     from cnndsl.backends.torch_source import emit
     from cnndsl.passes.shapes import analyze
+    from cnndsl.passes.size import check_size
 
     # the emitted module (and an ONNX export) would allocate all of it: refuse first, as cnndsl.build does
     check_size(analyze(load(args.file, args)), limit(args.max_params, "--max-params"),

@@ -48,7 +48,7 @@ class Point:
 def sweep_axes(items: list[str]) -> dict[str, list[str]]:
     """`["alpha=1,0.5"]` -> {"alpha": ["1", "0.5"]}; the sweep pass's parser when it is there."""
     try:
-        from cnndsl.passes.sweep import parse_axes
+        from cnndsl.sweep import parse_axes
     except ImportError:  # pragma: no cover - the sweep pass (issue 4) not installed
         parse_axes = None
     if parse_axes is not None:

@@ -80,7 +80,7 @@ def _sweep(args) -> int:
     import cnndsl
     from cnndsl.backends.table import render, sweep_table
     from cnndsl.commands import parse_sets
-    from cnndsl.passes.sweep import parse_axes, sweep
+    from cnndsl.sweep import parse_axes, sweep
 
     axes = parse_axes(args.sweep)
     base = parse_sets(args.sets)

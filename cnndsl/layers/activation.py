@@ -8,6 +8,7 @@ from typing import Literal
 
 from cnndsl.ir import Node, Opt, Shape
 from cnndsl.layers.base import ACTIVATIONS, ActName, Args
+from cnndsl.layers.modules import Leaf, act_module, one
 from cnndsl.source import Span
 
 
@@ -25,7 +26,10 @@ class Activation(Node):
         return {"fn": keyword, "slope": float(a.number("slope", 0.01))}
 
     def flops(self, x: Shape, y: Shape) -> int:
-        return ACTIVATIONS[self.fn][1] * math.prod(y)
+        return ACTIVATIONS[self.fn].flops * math.prod(y)
 
     def describe(self) -> str:
         return self.fn
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("act", act_module(self.fn, self.slope))

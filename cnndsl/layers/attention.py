@@ -12,6 +12,7 @@ from typing import Literal
 from cnndsl.errors import CnnError
 from cnndsl.ir import Node, Opt, Shape, need_map
 from cnndsl.layers.base import Args, whole_at
+from cnndsl.layers.modules import Leaf, call, one
 from cnndsl.source import Span
 
 
@@ -59,3 +60,6 @@ class SqueezeExcite(Node):
 
     def describe(self) -> str:
         return f"se r={self.r}"
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("se", call("SqueezeExcite", x[2], self.squeezed(x[2])))

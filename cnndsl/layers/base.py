@@ -4,23 +4,34 @@ tail that `conv`, `dwconv`, `fc` and `bn` statements may carry."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.ir import Node, Opt, Shape, parse_number
 from cnndsl.source import Span
 
-# activation name -> (torch.nn class, flops per element). One kind, one table (see docs/stats.md).
-ACTIVATIONS: dict[str, tuple[str, int]] = {
-    "relu": ("ReLU", 1),
-    "relu6": ("ReLU6", 2),
-    "sigmoid": ("Sigmoid", 4),
-    "tanh": ("Tanh", 4),
-    "softmax": ("Softmax", 3),
-    "silu": ("SiLU", 5),
-    "hardswish": ("Hardswish", 4),
-    "leakyrelu": ("LeakyReLU", 2),
-    "gelu": ("GELU", 8),
+
+class Act(NamedTuple):
+    """An activation function: its `torch.nn` class, whether that takes `inplace`, its functional
+    form (applied after a join, which owns no module), and its FLOPs per element (docs/stats.md)."""
+
+    module: str
+    inplace: bool
+    function: str
+    flops: int
+
+
+# The one activation table: validation, figures, the PyTorch module and the emitted source read it.
+ACTIVATIONS: dict[str, Act] = {
+    "relu": Act("ReLU", True, "F.relu", 1),
+    "relu6": Act("ReLU6", True, "F.relu6", 2),
+    "sigmoid": Act("Sigmoid", False, "torch.sigmoid", 4),
+    "tanh": Act("Tanh", False, "torch.tanh", 4),
+    "softmax": Act("Softmax", False, "F.softmax", 3),
+    "silu": Act("SiLU", True, "F.silu", 5),
+    "hardswish": Act("Hardswish", True, "F.hardswish", 4),
+    "leakyrelu": Act("LeakyReLU", True, "F.leaky_relu", 2),
+    "gelu": Act("GELU", False, "F.gelu", 8),
 }
 ActName = Literal["relu", "relu6", "sigmoid", "tanh", "softmax", "silu", "hardswish", "leakyrelu", "gelu"]
 
@@ -165,7 +176,7 @@ class Fused(Node):
 
     def tail_flops(self, y: Shape) -> int:
         n = math.prod(y)
-        return (2 * n if self.bn else 0) + (ACTIVATIONS[self.act][1] * n if self.act else 0)
+        return (2 * n if self.bn else 0) + (ACTIVATIONS[self.act].flops * n if self.act else 0)
 
     def tail_text(self) -> str:
         return "".join([" bn" if self.bn else "", f" {self.act}" if self.act else ""])

@@ -1,9 +1,20 @@
 """Combinators: sequences `< a; b >`, residual connections (He et al. 2015, arXiv:1512.03385),
-element-wise sums `add`, parallel branches joined on channels `concat` (Szegedy et al. 2014,
-GoogLeNet's Inception module, arXiv:1409.4842), auxiliary classifiers `aux`, and `repeat`.
+element-wise sums `add` and products `mul` (the gates of squeeze-and-excitation and attention),
+parallel branches joined on channels `concat` (Szegedy et al. 2014, GoogLeNet's Inception module,
+arXiv:1409.4842), auxiliary classifiers `aux`, and `repeat`.
 
-Each combinator's shape rule is its `infer(x, walk)`: it walks its children through `walk.seq`
-(which records every child's figures) and checks that the branches agree.
+A combinator is one class that declares what every stage needs:
+- its children, once, as data (`branch_fields`); `branches()` reads them;
+- its shape rule `infer(x, walk)` (it walks its children through `walk.seq`, which records every
+  child's figures, and checks that the branches agree) and its `flops`;
+- its `form`, the generic rule every backend applies to it (the PyTorch plan, the emitted source,
+  the diagram): `sequence` and `repeat` splice their children into the enclosing sequence,
+  `join` runs its branches on one input and combines them (`step` names the runtime step,
+  `code` how the emitted source combines the results, `symbol` how the diagram draws the join),
+  `residual` adds a body to a shortcut, `aux` is an auxiliary head.
+
+A new combinator of an existing form is its class here, its runtime step in
+`cnndsl/backends/runtime.py` (a join), and its tests.
 """
 
 from __future__ import annotations
@@ -20,9 +31,22 @@ if TYPE_CHECKING:  # `Body` (a tuple of any nodes) is resolved by cnndsl.layers 
     Body = tuple[Node, ...]
 
 
+# A combinator's `form` picks the generic rule the plan, the emitted source and the diagram apply
+# (each keeps one table keyed by it): `sequence` and `repeat` splice their children into the
+# enclosing sequence, `join` combines branches run on one input, `residual` adds a body to a
+# shortcut (the input itself if none), `aux` is an auxiliary head.
+FORMS = ("sequence", "repeat", "join", "residual", "aux")
+
+
 class Container(Node):
     family = "combinator"
     takes_branches: ClassVar[bool] = True
+    # the fields holding child sequences, in order; a name ending in `*` holds several sequences
+    branch_fields: ClassVar[tuple[str, ...]] = ()
+    form: ClassVar[str]  # FORMS: the generic rule every backend applies
+    step: ClassVar[str | None] = None  # the runtime step that runs it; None: no step of its own
+    parallel: ClassVar[bool] = False  # branches start from one input and are joined into a new tensor
+    head: ClassVar[bool] = False  # an auxiliary head: run in training mode only, its output collected
     min_branches: ClassVar[int] = 1
     max_branches: ClassVar[int] = 1
 
@@ -52,7 +76,17 @@ class Container(Node):
 
     def post_flops(self, y: Shape) -> int:
         act = getattr(self, "act", None)
-        return ACTIVATIONS[act][1] * math.prod(y) if act else 0
+        return ACTIVATIONS[act].flops * math.prod(y) if act else 0
+
+    def branches(self) -> tuple[Body, ...]:
+        out: list = []
+        for name in self.branch_fields:
+            value = getattr(self, name.rstrip("*"))
+            if name.endswith("*"):
+                out.extend(value)
+            elif value is not None:
+                out.append(value)
+        return tuple(out)
 
 
 def _disagree(what: str, shapes: list[Shape], node: Node, hint: str | None = None) -> CnnError:
@@ -65,10 +99,9 @@ class Group(Container):
 
     keywords = ()
     kind: Literal["group"] = "group"
+    branch_fields = ("children",)
+    form = "sequence"
     children: Body
-
-    def branches(self):
-        return (self.children,)
 
     def infer(self, x: Shape, walk) -> Shape:
         return walk.seq(self.children, x)
@@ -88,6 +121,10 @@ class Residual(Container):
 
     keywords = ("residual",)
     kind: Literal["residual"] = "residual"
+    branch_fields = ("body", "shortcut")
+    form = "residual"
+    step = "residual"
+    parallel = True
     max_branches = 2
     body: Body
     shortcut: Body | None = None
@@ -111,9 +148,6 @@ class Residual(Container):
             d["if_same"] = True
         return {**d, "body": br[0], "shortcut": br[1] if len(br) > 1 else None}
 
-    def branches(self):
-        return (self.body,) if self.shortcut is None else (self.body, self.shortcut)
-
     def infer(self, x: Shape, walk) -> Shape:
         y = walk.seq(self.body, x)
         if self.if_same:
@@ -134,6 +168,13 @@ class Residual(Container):
 
 
 class MultiBranch(Container):
+    """A join: `keyword < a | b | ... > [act]`, its branches run on one input and combined."""
+
+    branch_fields = ("paths*",)
+    form = "join"
+    parallel = True
+    code: ClassVar[tuple[str, str]]  # the emitted source's join: a template of the results, and their separator
+    symbol: ClassVar[tuple[str, str]]  # the diagram's join node: its label, its Graphviz shape
     min_branches = 2
     max_branches = 99
     paths: tuple[Body, ...]
@@ -145,27 +186,42 @@ class MultiBranch(Container):
         paths = tuple(d.pop("branches_"))
         return {**d, "paths": paths}
 
-    def branches(self):
-        return self.paths
-
     def describe(self) -> str:
         return self.call.text() if self.call else self.kind
 
 
-class Add(MultiBranch):
-    """`add < a | b | ... >`: the element-wise sum of its branches, in the order written."""
-
-    keywords = ("add",)
-    kind: Literal["add"] = "add"
+class Elementwise(MultiBranch):
+    """A join of branches of one shape, element by element: one operation per element and join."""
 
     def infer(self, x: Shape, walk) -> Shape:
         ys = [walk.seq(p, x) for p in self.paths]
         if any(y != ys[0] for y in ys):
-            raise _disagree("add branches", ys, self)
+            raise _disagree(f"{self.kind} branches", ys, self)
         return ys[0]
 
     def flops(self, x: Shape, y: Shape) -> int:
         return (len(self.paths) - 1) * math.prod(y) + self.post_flops(y)
+
+
+class Add(Elementwise):
+    """`add < a | b | ... >`: the element-wise sum of its branches, in the order written."""
+
+    keywords = ("add",)
+    kind: Literal["add"] = "add"
+    step = "add"
+    code = ("{}", " + ")
+    symbol = ("+", "circle")
+
+
+class Mul(Elementwise):
+    """`mul < a | b | ... >`: the element-wise product of its branches, in the order written; the
+    shapes must be equal, as for `add`. A spatial gate: `mul < identity | conv 1x1x64 sigmoid >`."""
+
+    keywords = ("mul",)
+    kind: Literal["mul"] = "mul"
+    step = "mul"
+    code = ("{}", " * ")
+    symbol = ("×", "circle")
 
 
 class Concat(MultiBranch):
@@ -173,6 +229,9 @@ class Concat(MultiBranch):
 
     keywords = ("concat",)
     kind: Literal["concat"] = "concat"
+    step = "concat"
+    code = ("torch.cat([{}], 1)", ", ")
+    symbol = ("concat", "box")
 
     def infer(self, x: Shape, walk) -> Shape:
         ys = [walk.seq(p, x) for p in self.paths]
@@ -193,6 +252,10 @@ class Aux(Container):
     keywords = ("aux",)
     kind: Literal["aux"] = "aux"
     family = "aux"
+    branch_fields = ("body",)
+    form = "aux"
+    step = "aux"
+    head = True
     body: Body
     tap: str | None = None
 
@@ -208,9 +271,6 @@ class Aux(Container):
             tap = opts[1].value
         return {"body": branches[0], "tap": tap}
 
-    def branches(self):
-        return (self.body,)
-
     def infer(self, x: Shape, walk) -> Shape:
         source = walk.tapped(self.tap, self) if self.tap else x
         walk.seq(self.body, source, aux=True)
@@ -225,11 +285,10 @@ class Repeat(Container):
 
     keywords = ()
     kind: Literal["repeat"] = "repeat"
+    branch_fields = ("copies*",)
+    form = "repeat"
     count: int
     copies: tuple[Body, ...]
-
-    def branches(self):
-        return self.copies
 
     def infer(self, x: Shape, walk) -> Shape:
         for copy in self.copies:

@@ -16,6 +16,7 @@ from typing import Literal
 from cnndsl.errors import CnnError
 from cnndsl.ir import Opt, Shape, fmt_shape, need_map
 from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, Fused, whole_at
+from cnndsl.layers.modules import Leaf, call, fused, pair
 from cnndsl.source import Span
 
 Pair = tuple[int, int]
@@ -79,6 +80,20 @@ class ConvBase(Fused):
 
     def rf(self, x: Shape) -> tuple[int, int]:
         return (self.dilation[0] * (self.kernel[0] - 1) + 1, self.stride[0])
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        kw: dict = {"kernel_size": pair(self.kernel)}
+        if self.stride != (1, 1):
+            kw["stride"] = pair(self.stride)
+        if self.padding != (0, 0):
+            kw["padding"] = pair(self.padding)
+        if self.dilation != (1, 1):
+            kw["dilation"] = pair(self.dilation)
+        if self.group_count(x) != 1:
+            kw["groups"] = self.group_count(x)
+        if not self.bias:
+            kw["bias"] = False
+        return fused(self, ("conv", call("Conv2d", x[2], y[2], **kw)), y[2], False)
 
     def options_text(self) -> str:
         parts = []

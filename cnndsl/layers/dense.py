@@ -9,6 +9,7 @@ from typing import Literal
 from cnndsl.errors import CnnError
 from cnndsl.ir import Node, Opt, Shape, fmt_shape
 from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, Fused, whole_at
+from cnndsl.layers.modules import Leaf, call, fused, one
 from cnndsl.source import Span
 
 
@@ -33,6 +34,9 @@ class Flatten(Node):
 
     def rf(self, x: Shape) -> tuple[int, int]:  # every output sees the whole map
         return (x[0], x[0]) if len(x) == 3 else (1, 1)
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("flatten", call("Flatten", 1))
 
 
 class FC(Fused):
@@ -69,6 +73,10 @@ class FC(Fused):
     def describe(self) -> str:
         return f"fc {self.out}{self.tail_text()}"
 
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        kw = {} if self.bias else {"bias": False}
+        return fused(self, ("fc", call("Linear", x[-1], self.out, **kw)), self.out, True, flatten=len(x) == 3)
+
 
 class Dropout(Node):
     """`dropout P`, 0 <= P < 1: zeroes a fraction P of activations while training."""
@@ -91,9 +99,15 @@ class Dropout(Node):
     def describe(self) -> str:
         return f"dropout {self.p:g}"
 
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("dropout", call("Dropout", self.p))
+
 
 class Identity(Node):
     """`identity`: passes its input through (an explicit branch of `add`)."""
 
     keywords = ("identity",)
     kind: Literal["identity"] = "identity"
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("identity", call("Identity"))

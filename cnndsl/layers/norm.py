@@ -8,6 +8,7 @@ from typing import Literal
 
 from cnndsl.ir import Opt, Shape
 from cnndsl.layers.base import ACTIVATIONS, FUSE_KEYS, Args, Fused, Node, whole_at
+from cnndsl.layers.modules import Leaf, call, fused, one
 from cnndsl.source import Span
 
 
@@ -37,6 +38,9 @@ class BatchNorm(Fused):
     def parts(self) -> int:
         return 1 + (self.act is not None)
 
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return fused(self, None, x[-1], len(x) == 1)
+
 
 class LRN(Node):
     """`lrn size=5 alpha=0.0001 beta=0.75 k=2`: AlexNet's local response normalization across channels."""
@@ -62,3 +66,6 @@ class LRN(Node):
 
     def describe(self) -> str:
         return f"lrn size={self.size}"
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("lrn", call("LocalResponseNorm", self.size, alpha=self.alpha, beta=self.beta, k=self.k))

@@ -16,6 +16,7 @@ from cnndsl.errors import CnnError
 from cnndsl.ir import Node, Opt, Shape, fmt_shape, need_map
 from cnndsl.layers.base import Args, whole_at
 from cnndsl.layers.conv import resolve_padding
+from cnndsl.layers.modules import Leaf, call, one, pair
 from cnndsl.source import Span
 
 Pair = tuple[int, int]
@@ -72,6 +73,15 @@ class Pool(Node):
     def rf(self, x: Shape) -> tuple[int, int]:
         return (self.kernel[0], self.stride[0])
 
+    def window(self) -> dict:
+        """The arguments `nn.MaxPool2d` and `nn.AvgPool2d` share, defaults left out."""
+        kw: dict = {"kernel_size": pair(self.kernel), "stride": pair(self.stride)}
+        if self.padding != (0, 0):
+            kw["padding"] = pair(self.padding)
+        if self.ceil:
+            kw["ceil_mode"] = True
+        return kw
+
     def describe(self) -> str:
         k = self.kernel[0] if self.kernel[0] == self.kernel[1] else f"{self.kernel[0]}x{self.kernel[1]}"
         s = f" s{self.stride[0]}" if self.stride != self.kernel else ""
@@ -88,6 +98,9 @@ class MaxPool(Pool):
     def flops(self, x: Shape, y: Shape) -> int:  # k*k - 1 comparisons per output
         return math.prod(y) * (self.kernel[0] * self.kernel[1] - 1)
 
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("pool", call("MaxPool2d", **self.window()))
+
 
 class AvgPool(Pool):
     """`avgpool K [sN] [pN | same] [ceil] [nopadcount]`."""
@@ -100,6 +113,12 @@ class AvgPool(Pool):
     @classmethod
     def decode_extra(cls, a: Args) -> dict:
         return {"count_include_pad": not a.flag("nopadcount")}
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        kw = self.window()
+        if not self.count_include_pad:
+            kw["count_include_pad"] = False
+        return one("pool", call("AvgPool2d", **kw))
 
 
 class GlobalAvgPool(Node):
@@ -117,6 +136,9 @@ class GlobalAvgPool(Node):
 
     def rf(self, x: Shape) -> tuple[int, int]:
         return (x[0], x[0])  # one window over the whole map
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("pool", call("AdaptiveAvgPool2d", (1, 1)))
 
 
 class AdaptiveAvgPool(Node):
@@ -141,6 +163,9 @@ class AdaptiveAvgPool(Node):
 
     def describe(self) -> str:
         return f"adaptiveavgpool {self.size[0]}x{self.size[1]}"
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        return one("pool", call("AdaptiveAvgPool2d", self.size))
 
     def rf(self, x: Shape) -> tuple[int, int]:  # PyTorch's widest adaptive window, and its step
         n, o = x[0], self.size[0]

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape
-from cnndsl.layers.blocks import Aux, Container, Repeat
 from cnndsl.source import gc_paused
 
 
@@ -62,10 +61,6 @@ class Analysis:
     def children(self, index: int | None) -> list[int]:
         """Indices of the rows directly inside row `index` (`None`: the top level)."""
         return [i for i, r in enumerate(self.rows) if r.parent == index]
-
-
-# combinators that write a tensor of their own (the sum or the concatenation)
-_JOINS = frozenset(("residual", "add", "concat"))
 
 
 @dataclass
@@ -122,29 +117,29 @@ class Walk:
         parent = self.frames[-1] if self.frames else None
         (parent.kids if parent else self.top).append(index)
         row = {"path": self.path(node.name), "depth": len(self.prefix), "node": node, "input": x,
-               "aux": self.aux > 0 or isinstance(node, Aux), "parent": parent.index if parent else None}
+               "aux": self.aux > 0 or (node.takes_branches and node.head), "parent": parent.index if parent else None}
         self.rows.append(row)
-        if isinstance(node, Container):
+        if node.takes_branches:
             entry = (self.r, self.j)
             scoped = bool(node.name)
             if scoped:
                 self.prefix.append(node.name)
                 self.taps.append({})
-            parallel = node.kind == "residual" or (not isinstance(node, (Repeat, Aux)) and len(node.branches()) > 1)
-            fr = _Frame(entry, parallel, index)
+            fr = _Frame(entry, node.parallel, index)
             self.frames.append(fr)
             y = node.infer(x, self)
             self.frames.pop()
             if scoped:
                 self.prefix.pop()
                 self.taps.pop()
-            if isinstance(node, Aux):
+            if node.head:  # a head leaves the main path's receptive field as it was
                 self.r, self.j = entry
-            elif fr.parallel:
-                ends = fr.ends + ([entry] if node.kind == "residual" and len(node.branches()) == 1 else [])
+            elif node.parallel:  # a join: the widest branch; a residual's identity shortcut is one
+                ends = fr.ends + ([entry] if len(node.branches()) == 1 else [])
                 self.r = max(e[0] for e in ends)
                 self.j = max(e[1] for e in ends)
-            own_act = math.prod(y) * (1 + (getattr(node, "act", None) is not None)) if node.kind in _JOINS else 0
+            # a join writes a tensor of its own (the sum, the product, the concatenation), then its activation
+            own_act = math.prod(y) * (1 + (node.act is not None)) if node.parallel else 0
             row.update(output=y, own_params=0, own_macs=0, own_flops=node.flops(x, y), own_activations=own_act)
             kids = [self.rows[i] for i in fr.kids]
             counted = kids if row["aux"] else [c for c in kids if not c["aux"]]  # eval mode skips aux heads
@@ -184,7 +179,8 @@ def analyze(network: Network) -> Analysis:
     top = [rows[i] for i in walk.top]
     main = [r for r in top if not r.aux]
     # an auxiliary head's parameters: the outermost `aux` rows (a head inside a head counts once)
-    aux_params = sum(r.params for r in rows if isinstance(r.node, Aux) and (r.parent is None or not rows[r.parent].aux))
+    aux_params = sum(r.params for r in rows if r.node.takes_branches and r.node.head
+                     and (r.parent is None or not rows[r.parent].aux))
     peak = max((math.prod(r.output) for r in rows if not r.aux and (r.own_activations or not r.node.takes_branches)),
                default=0)
     return Analysis(
@@ -192,7 +188,3 @@ def analyze(network: Network) -> Analysis:
         macs=sum(r.macs for r in main), flops=sum(r.flops for r in main),
         activations=sum(r.activations for r in main), peak_activation=peak, rf=walk.r, jump=walk.j)
 
-
-def infer_shapes(network: Network) -> Shape:
-    """The output shape of `network` (raises CnnError if a shape cannot work)."""
-    return analyze(network).output
