@@ -80,7 +80,7 @@ def layer(draw, names=()):
 @st.composite
 def statement(draw, depth=0, names=(), blocks=(), labels=None):
     labels = labels if labels is not None else set()
-    choices = ["layer"] * 6 + (["group", "residual", "concat", "add", "repeat", "aux"] if depth < 2 else [])
+    choices = ["layer"] * 6 + (["group", "residual", "concat", "add", "mul", "repeat", "aux"] if depth < 2 else [])
     if blocks:
         choices += ["call"] * 2
     kind = draw(st.sampled_from(choices))
@@ -102,7 +102,7 @@ def statement(draw, depth=0, names=(), blocks=(), labels=None):
         if draw(st.booleans()):
             return f"{label}residual if_same < {body()} >"
         return f"{label}residual < {body()} | {body()} >"
-    if kind in ("concat", "add"):
+    if kind in ("concat", "add", "mul"):
         if label == "" and draw(st.booleans()):
             label, shared[0] = "_: ", labels
         return f"{label}{kind} < {body()} | {body()} >"
@@ -348,7 +348,7 @@ class _Gen:
         flat = len(x) == 1
         kinds = ["leaf"] * 5
         if depth < 2 and not flat:
-            kinds += ["residual", "add", "concat", "group", "repeat", "call"]
+            kinds += ["residual", "add", "mul", "concat", "group", "repeat", "call"]
         if depth < 2:
             kinds += ["aux"]
         kind = draw(st.sampled_from(kinds))
@@ -364,7 +364,7 @@ class _Gen:
             text = f"< {body} >"
         elif kind == "residual":
             text, y = self.residual(x, depth, stride_ok, labels)
-        elif kind in ("add", "concat"):
+        elif kind in ("add", "mul", "concat"):
             text, y = self.join(kind, x, depth, stride_ok, labels)
             if not label and draw(st.integers(0, 2)) == 0:
                 label = "_"
@@ -412,7 +412,7 @@ class _Gen:
         if len(y) == 1 or y[:2] != (h, w):
             body, y = "conv 1x1x4", (h, w, 4)
         paths = [body] + [("identity" if y == x and draw(st.booleans()) else f"conv 1x1x{y[2]}") for _ in range(k - 1)]
-        return f"add < {' | '.join(paths)} >{draw(st.sampled_from(['', ' relu']))}", y
+        return f"{kind} < {' | '.join(paths)} >{draw(st.sampled_from(['', ' relu']))}", y
 
     def call(self, x, stride_ok):
         draw = self.draw

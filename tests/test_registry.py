@@ -95,12 +95,12 @@ ACTIVATION_WORDS = {w for w, cls in REGISTRY.items() if cls is KINDS["act"]}
 
 @pytest.mark.parametrize("name", ["programs", "valid_programs"])
 def test_hypothesis_generators_cover_every_kind(name):
-    """100 examples of each generator hold every kind and keyword (each is reached within 50 today)
+    """200 examples of each generator hold every kind and keyword (each is reached within 100 today)
     but the activations, which both draw uniformly from `ACTS` wherever they write one."""
     import strategies
 
     assert set(strategies.ACTS) == ACTIVATION_WORDS
-    programs = drawn(getattr(strategies, name)(), 100)
+    programs = drawn(getattr(strategies, name)(), 200)
     seen = set().union(*(exercised(cnndsl.parse(p)) for p in programs))
     gaps = sorted(EVERYTHING - {f"keyword {w}" for w in ACTIVATION_WORDS} - seen)
     assert not gaps, f"tests/strategies.py {name}() writes no: {', '.join(gaps)}"

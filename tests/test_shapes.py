@@ -71,6 +71,8 @@ CASES = {
     "residual projection": ("input 6x6x4; residual < conv 3x3x8 s2 same | conv 1x1x8 s2 >", (3, 3, 8), 336, 2_880),
     # 1x1: 4*4+4 = 20 (macs 36*4*4 = 576); 3x3: 4*4*9+4 = 148 (macs 36*4*36 = 5,184); identity 0
     "add": ("input 6x6x4; add < conv 1x1x4 | conv 3x3x4 same | identity >", (6, 6, 4), 168, 5_760),
+    # the same branches multiplied: the product owns no params and no MACs, so the figures are add's
+    "mul": ("input 6x6x4; mul < conv 1x1x4 | conv 3x3x4 same | identity >", (6, 6, 4), 168, 5_760),
     # 1x1x2: 3*2+2 = 8 (macs 36*2*3 = 216); 3x3x3: 3*3*9+3 = 84 (macs 36*3*27 = 2,916); pool keeps 3 -> C = 8
     "concat": ("input 6x6x3; concat < conv 1x1x2 | conv 3x3x3 same | maxpool 3 s1 same >", (6, 6, 8), 92, 3_132),
     # a labeled sequence: conv 4*2*9 (nobias) + bn 2*4 = 80; macs 36*4*18 = 2,592

@@ -38,6 +38,14 @@ class Add(nn.Module):
         return sum(p(x) for p in self.paths)
 
 
+class Mul(Add):
+    def forward(self, x):
+        y = self.paths[0](x)
+        for p in self.paths[1:]:
+            y = y * p(x)
+        return y
+
+
 class Concat(nn.Module):
     def __init__(self, *paths):
         super().__init__()
@@ -108,6 +116,7 @@ TORCH = {
                                           act=nn.ReLU()),
     "residual projection": lambda: Residual(nn.Conv2d(4, 8, 3, 2, 1), nn.Conv2d(4, 8, 1, 2)),
     "add": lambda: Add(nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1), nn.Identity()),
+    "mul": lambda: Mul(nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1), nn.Identity()),
     "concat": lambda: Concat(nn.Conv2d(3, 2, 1), nn.Conv2d(3, 3, 3, padding=1), nn.MaxPool2d(3, 1, 1)),
     "group": lambda: S(nn.Conv2d(2, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU()),
     "repeat": lambda: S(*[S(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()) for _ in range(3)]),

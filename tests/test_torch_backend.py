@@ -49,6 +49,7 @@ block pair(c) { conv 1x1x{c} relu; conv 3x3x{c} same }
 stem: conv 3x3x8 same bn relu
 residual < conv 3x3x8 same bn relu; conv 3x3x8 same bn > relu
 add < conv 1x1x8 | identity | pair(8) > relu
+mul < conv 1x1x8 sigmoid | identity >
 _: concat < conv 1x1x4 | b: conv 1x1x4; _: concat < conv 1x1x2 | maxpool 3 s1 same; conv 1x1x2 > >
 pair(12)
 layer: repeat 2 { residual < pair(12) > }
