@@ -49,17 +49,24 @@ set_submodule share_memory state_dict to to_empty train training type xpu zero_g
 # keyword arguments of cnndsl.load beside the params: a param may not shadow them
 RESERVED_PARAMS = frozenset({"outputs", "weights"})
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+QUOTED = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")  # a quoted label: any PyTorch-style module name
 
 
 @dataclass
 class Scope:
-    """One module's namespace: positions count every statement; labels must be unique."""
+    """One module's namespace: positions count every statement; labels must be unique. A quoted
+    number (`"2": bn`) names the statement's position itself: the count goes on from it."""
 
     pos: int = 0
     names: dict[str, Span] = field(default_factory=dict)
 
     def take(self, label: S.Word | None) -> str:
         name = label.text if label else str(self.pos)
+        if label is not None and label.quoted and name.isdigit():
+            if int(name) < self.pos:
+                raise CnnError(f"the position \"{name}\" comes after position {self.pos - 1}", label.span,
+                               f"positions count up: this statement is at {self.pos} or later")
+            self.pos = int(name)
         self.pos += 1
         span = label.span if label else None
         if name in self.names:
@@ -95,11 +102,17 @@ def check_label(label: S.Word, written: str | None = None) -> None:
     """Raise a positioned error unless `label` is a usable module name; `written` is the label's
     source text when it held `{expr}` holes (`label.text` is then the filled-in name)."""
     t = label.text
-    if t == "_":
+    if t == "_" and not label.quoted:
         return
-    if not LABEL.match(t) or pykeyword.iskeyword(t):
+    if label.quoted:
+        if not QUOTED.match(t):
+            raise CnnError(f"'{t}' is not a valid label" + (f" (the label {written})" if written else ""),
+                           label.span, "a quoted label holds letters, digits, '_' and '-', and starts with a "
+                                       "letter, a digit or '_'")
+    elif not LABEL.match(t) or pykeyword.iskeyword(t):
         raise CnnError(f"'{t}' is not a valid label" + (f" (the label {written})" if written else ""), label.span,
-                       "a label starts with a letter and holds letters, digits and '_'")
+                       "a label starts with a letter and holds letters, digits and '_'; quote it for any other "
+                       "module name, like \"block1-0\":")
     if t in RESERVED:
         raise CnnError(f"'{t}' is reserved (it is an attribute of torch.nn.Module)", label.span,
                        f"choose another name, like '{t}_'")
@@ -298,7 +311,7 @@ class Elaborator:
         label = s.label
         if label is not None:
             if len(label.pieces) > 1 or not isinstance(label.pieces[0], str):  # `block{i + 4}`
-                label = S.Word(self.word(label, env), label.span, ())
+                label = S.Word(self.word(label, env), label.span, (), label.quoted)
                 check_label(label, s.label.text)
             else:
                 check_label(label)

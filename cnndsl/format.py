@@ -165,7 +165,10 @@ class _Printer:
     # ---- one-line forms
     @staticmethod
     def label(it) -> str:
-        return f"{it.label.text}: " if getattr(it, "label", None) is not None else ""
+        label = getattr(it, "label", None)
+        if label is None:
+            return ""
+        return f'"{label.text}": ' if label.quoted else f"{label.text}: "
 
     @staticmethod
     def repeat_head(it: S.Repeat) -> str:

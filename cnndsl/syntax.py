@@ -6,11 +6,12 @@ keywords are plain words, looked up later by elaboration.
 
 from __future__ import annotations
 
+
 import functools
 import re
 import threading
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Union
 
 from lark import Lark, Token, Transformer
@@ -38,6 +39,7 @@ class Word:
     text: str
     span: Span
     pieces: tuple[Union[str, E.Expr], ...]
+    quoted: bool = False  # a quoted label, `"block1-0":`: any module name (docs/naming.md)
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,12 @@ class _ToAst(Transformer):
         return tuple(out)
 
     def _label(self, stmt, label: Token):
-        lw = self._word(label)
+        if label.type == "STRING":  # `"block1-0":` the text between the quotes, positioned inside them
+            inner = Token("WORD", str(label)[1:-1], None, label.line, label.column + 1, label.end_line,
+                          label.end_column - 1)
+            lw = replace(self._word(inner), span=self._span(label), quoted=True)
+        else:
+            lw = self._word(label)
         return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
 
     # ---- the grammar's rules

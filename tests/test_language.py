@@ -294,3 +294,72 @@ def test_position_of_an_offset():
     assert [position(text, i) for i in (0, 1, 3, 5, 7, 8)] == [(1, 1), (1, 2), (2, 1), (2, 3), (3, 1), (4, 1)]
     assert position(text.encode(), 4) == (2, 2)
     assert position(text, 8, known=(2, 4)) == (4, 1)  # counting on from a position already known
+
+
+# ---- quoted labels: any PyTorch module name (docs/naming.md)
+
+QUOTED = """input 8x8x3
+"block": < "0": conv 3x3x4 same; "2": bn; relu >
+repeat 2 as i { "block1-{i}": conv 1x1x4 }
+"3": aux from block1-1 < gap; fc 2 >
+gap; fc 5
+"""
+
+
+def test_quoted_labels_name_modules_and_positions():
+    net = cnndsl.parse(QUOTED)
+    block = net.body[0]
+    # "0", then the quoted position "2", then the unlabeled relu counts on from it: 3
+    assert [block.name, *(c.name for c in block.children)] == ["block", "0", "2", "3"]
+    assert [n.name for n in net.body[1].copies[0] + net.body[1].copies[1]] == ["block1-0", "block1-1"]
+    # after the quoted position "3" the two unlabeled statements are 4 and 5
+    assert [n.name for n in net.body[2:]] == ["3", "4", "5"]
+
+
+def test_quoted_labels_fmt_round_trip():
+    from cnndsl.format import format_text
+
+    text = format_text(QUOTED, "<q>")
+    assert '"block": < "0": conv 3x3x4 same; "2": bn; relu >' in text
+    assert '"block1-{i}": conv 1x1x4' in text
+    assert format_text(text, "<q>") == text
+
+
+def test_quoted_labels_state_dict_and_emitted_source(tmp_path):
+    torch = pytest.importorskip("torch")
+    from cnndsl.backends.torch_source import emit
+
+    model = cnndsl.build(cnndsl.parse(QUOTED))
+    keys = list(model.state_dict())
+    # conv 3x3x4 with bias, bn (5 tensors), two 1x1 convs with bias, the aux head's fc, the fc
+    assert keys == ["block.0.weight", "block.0.bias", "block.2.weight", "block.2.bias", "block.2.running_mean",
+                    "block.2.running_var", "block.2.num_batches_tracked", "block1-0.weight", "block1-0.bias",
+                    "block1-1.weight", "block1-1.bias", "3.1.weight", "3.1.bias", "5.weight", "5.bias"]
+    path = tmp_path / "quoted.py"
+    path.write_text(emit(cnndsl.parse(QUOTED, filename="quoted.cnn")))
+    ns: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), ns)  # noqa: S102 - the test's own emitted file
+    other = ns["Quoted"]()
+    assert list(other.state_dict()) == keys
+    other.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    model.eval(), other.eval()
+    assert torch.equal(model(x), other(x))
+    model.train(), other.train()
+    ours, theirs = model(x), other(x)  # the head labeled "3" is not a Python name: its field is aux1
+    assert ours._fields == theirs._fields == ("out", "aux1")
+    assert torch.equal(ours.aux1, theirs.aux1)
+
+
+@pytest.mark.parametrize("text, col, message", [
+    ('"a.b": relu', 1, "'a.b' is not a valid label"),
+    ('"": relu', 1, "'' is not a valid label"),
+    ('"-x": relu', 1, "'-x' is not a valid label"),
+    ('foo-bar: relu', 1, "'foo-bar' is not a valid label"),
+    ('"forward": relu', 1, "'forward' is reserved"),
+    ('relu; relu; "1": relu', 13, 'the position "1" comes after position 1'),
+])
+def test_quoted_label_errors(text, col, message):
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.parse("input 8x8x3\n" + text + "\n")
+    assert str(e.value).startswith(f"<string>:2:{col}: error: {message}"), str(e.value)

@@ -36,7 +36,7 @@ from cnndsl.layers.modules import RUNTIME_CLASSES, Leaf, TorchCall
 from cnndsl.passes.plan import Call, Decoded, ScopeSpec, Step, decode
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-NAME = re.compile(r"^[A-Za-z0-9_]+$")  # a module name: a label or a position
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # a module name: a label (quoted ones may hold '-') or a position
 WIDTH = 88
 RESERVED = frozenset({"torch", "nn", "F", "OrderedDict", "namedtuple", "self", "x", "aux", "Tensor"})
 
@@ -49,7 +49,7 @@ def ident(text: str) -> str:
 
 
 def quote(text: str) -> str:
-    """A double-quoted literal of a module name (letters, digits, '_' only)."""
+    """A double-quoted literal of a module name (letters, digits, '_' and '-' only)."""
     if not NAME.match(text):
         raise CnnError(f"cannot use '{text}' as a module name in generated source")
     return f'"{text}"'
@@ -240,10 +240,10 @@ FORMS = {"residual": Forward.residual_step, "join": Forward.join_step, "aux": Fo
 
 
 def saved(name: str) -> str:
-    """The variable holding a saved output: `out_layer2`, `out_3`."""
+    """The variable holding a saved output: `out_layer2`, `out_3`, `out_block1_x2d_0` (`block1-0`)."""
     if not NAME.match(name):
         raise CnnError(f"cannot use '{name}' as a module name in generated source")
-    return f"out_{name}"
+    return f"out_{name.replace('-', '_x2d_')}"
 
 
 # ---------------------------------------------------------------------------------------------
