@@ -10,6 +10,9 @@ import pytest
 import cnndsl
 from cnndsl.cli import main
 from cnndsl.format import format_text
+from tests.conftest import ARCHITECTURES
+
+SHIPPED = len(list(ARCHITECTURES.glob("*.cnn")))  # the files `cnndsl list` must show, counted here
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -58,7 +61,8 @@ def test_missing_name_suggests_a_shipped_one(capsys):
     status, _, err = cli(capsys, "stats", "resnet51")
     assert status == 2
     assert err.splitlines() == ["cnndsl: error: no such file: resnet51",
-                                "hint: did you mean 'resnet50'? (`cnndsl list` shows the 17 shipped architectures)"]
+                                "hint: did you mean 'resnet50'? (`cnndsl list` shows the "
+                                f"{SHIPPED} shipped architectures)"]
     _, _, err = cli(capsys, "check", "mobilenet_v3.cnn")
     assert "did you mean 'mobilenet_v2'?" in err
 
@@ -140,7 +144,7 @@ def test_list_shows_every_shipped_architecture_with_its_figures(capsys):
     status, out, _ = cli(capsys, "list")
     assert status == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
-    assert len(rows) == 17 and {"lenet5", "resnet50", "vgg16", "mobilenet", "tiny"} <= set(rows)
+    assert len(rows) == SHIPPED and {"lenet5", "resnet50", "vgg16", "mobilenet", "tiny"} <= set(rows)
     # LeNet-5 by hand: C1 6 x (5*5 + 1), C3 16 x (6*25 + 1), C5 120 x (16*25 + 1), F6 84 x 121, out 10 x 85;
     # MACs: 28*28*6*25 + 10*10*16*150 + 120*400 + 84*120 + 10*84
     assert rows["lenet5"][1:3] == [f"{156 + 2416 + 48120 + 10164 + 850:,}",

@@ -252,7 +252,8 @@ def test_se_keys_are_timm_like_and_post_activation_takes_no_name():
 def test_inline_and_repeat_children_join_the_enclosing_module():
     net = cnndsl.parse(SMALL["combinators"])
     names = [n for n, _ in cnndsl.build(net).named_children()]
-    assert names[:6] == ["stem", "1", "2", "3", "b", "5"]  # `_: concat` registers 3, b, 5, ... here
+    # stem, residual 1, add 2, mul 3; `_: concat` registers its children here: 4, b, 6, ...
+    assert names[:7] == ["stem", "1", "2", "3", "4", "b", "6"]
 
 
 # ---------------------------------------------------------------- outputs= and weights=
