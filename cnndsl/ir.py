@@ -53,6 +53,15 @@ def parse_number(text: str) -> int | float | None:
             return None
 
 
+def bounded(value: int | float, span: Span) -> int | float:
+    """`value` if it is within the language's number limit, else a positioned error."""
+    from cnndsl.expr import LIMIT
+
+    if not abs(value) <= LIMIT:
+        raise CnnError(f"number too large ({_shown(value)})", span, f"values must stay below {LIMIT:,}")
+    return value
+
+
 def parse_dims(text: str) -> list[int | float]:
     # `x` separates dimensions; a float's exponent never contains an x
     return [parse_number(p) for p in text.split("x")]
@@ -79,7 +88,8 @@ def whole(value: Any, what: str, span: Span, minimum: int = 1) -> int:
 def _shown(value: int | float) -> str:
     """A number for an error message, never thousands of digits long."""
     if isinstance(value, int) and value.bit_length() > 256:
-        return f"a {int(value.bit_length() * 0.30103) + 1}-digit number"
+        digits = int((abs(value).bit_length() - 1) * 0.30102999566398120) + 1  # exact, or one too few
+        return f"a {digits + (abs(value) >= 10 ** digits)}-digit number"
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
 

@@ -16,6 +16,11 @@ H = "input 32x32x3\n"  # most cases start with this line, so their errors sit on
 CASES = [
     # ---- lexing
     ("bad-char", H + "conv 3x3x64 @\n", 2, 13, "unexpected character '@'", None),
+    # a literal word beyond 2**53 (not a hole): found by the hypothesis mutants as an OverflowError
+    ("huge-literal", H + "dropout " + "9" * 330 + "\n", 2, 9, "number too large (a 330-digit number)",
+     "values must stay below 9,007,199,254,740,992"),
+    ("huge-key", H + "se r=" + "9" * 40 + "\n", 2, 4, "number too large", None),
+    ("inf-literal", H + "dropout 1e999\n", 2, 9, "number too large (inf)", None),
     ("power-op", "param a = 2 ** 3\ninput 8x8x3\n", 1, 14, "unexpected", None),
     ("stray-brace", H + "conv 3x3x64 }\n", 2, 13, "unexpected", "closes nothing"),
     ("unclosed-string", 'use "x.cnn\n' + H, 1, 5, "unexpected character", None),

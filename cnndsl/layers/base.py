@@ -7,7 +7,7 @@ import math
 from typing import Literal, NamedTuple
 
 from cnndsl.errors import CnnError, did_you_mean
-from cnndsl.ir import Node, Opt, Shape, parse_number
+from cnndsl.ir import Node, Opt, Shape, bounded, parse_number
 from cnndsl.source import Span
 
 
@@ -97,6 +97,7 @@ class Args:
         what = what or f"{key}"
         if v is None or (isinstance(v, float) and not math.isfinite(v)):
             raise CnnError(f"{what} must be a number, got '{o.value}'", o.span)
+        bounded(v, o.span)
         if minimum is not None and v < minimum:
             raise CnnError(f"{what} must be at least {minimum}, got {v:g}", o.span)
         if below is not None and v >= below:

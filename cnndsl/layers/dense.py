@@ -7,7 +7,7 @@ import math
 from typing import Literal
 
 from cnndsl.errors import CnnError
-from cnndsl.ir import Node, Opt, Shape, fmt_shape
+from cnndsl.ir import Node, Opt, Shape, bounded, fmt_shape
 from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, Fused, whole_at
 from cnndsl.layers.modules import Leaf, call, fused, one
 from cnndsl.source import Span
@@ -92,7 +92,7 @@ class Dropout(Node):
         if got is None:
             return {}
         (p,), where = got
-        if not 0 <= p < 1:
+        if not 0 <= bounded(p, where) < 1:
             raise CnnError(f"dropout probability must be in [0, 1), got {p:g}", where)
         return {"p": float(p)}
 
