@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from cnndsl.ir import Network
+from cnndsl.ir import Network, checked
 
 MB = 1_000_000  # bytes in a megabyte, as torchinfo and most papers count it
 
@@ -109,11 +109,10 @@ def compute(network: Network, analysis=None) -> Stats:
 
         analysis = analyze(network)
     a = analysis
-    row = LayerStats.model_construct  # every value below is an int, str or bool computed by the pass
-    layers = [
-        row(name=r.path, kind=r.node.kind, layer=r.node.describe(), depth=r.depth, input=list(r.input),
-                   output=list(r.output), params=r.params, macs=r.macs, flops=r.flops, activations=r.activations,
-                   receptive_field=r.rf, effective_stride=r.jump, aux=r.aux)
+    layers = [  # every value below is an int, str or bool computed by the pass
+        checked(LayerStats, name=r.path, kind=r.node.kind, layer=r.node.describe(), depth=r.depth,
+                input=list(r.input), output=list(r.output), params=r.params, macs=r.macs, flops=r.flops,
+                activations=r.activations, receptive_field=r.rf, effective_stride=r.jump, aux=r.aux)
         for r in a.rows if r.node.name
     ]
     return Stats(
