@@ -107,19 +107,19 @@ def main() -> None:
         stages = [min(a, float(b)) for a, b in zip(stages, out.split())]
     w = warm(args.runs)
 
-    def verdict(t: float, target: float) -> str:
-        return f"target {target:g}: {'ok' if t <= target else 'OVER'}"
+    def verdict(t: float, target: float, unit: str) -> str:
+        return f"target <= {target:g} {unit}: {'ok' if t <= target else 'OVER'}"
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average {load} on {os.cpu_count()} CPUs; best of {args.runs} runs, wall seconds")
     floor = 'python -c "import lark, pydantic" (floor)'
     print(f"{floor:<46} {fresh['floor']:8.3f} s")
     print(f"{'cnndsl stats resnet152':<46} {fresh['stats']:8.3f} s  {fresh['stats'] / fresh['floor']:4.2f}x floor, "
-          f"+{fresh['stats'] - fresh['floor']:.3f} s   {verdict(fresh['stats'], 0.15)} s")
+          f"+{fresh['stats'] - fresh['floor']:.3f} s   {verdict(fresh['stats'], 0.15, 's')}")
     print(f"{'cnndsl check, 10,000 plain statements':<46} {fresh['check']:8.3f} s  "
-          f"{fresh['check'] / fresh['floor']:4.2f}x floor            {verdict(fresh['check'], 0.6)} s")
+          f"{fresh['check'] / fresh['floor']:4.2f}x floor            {verdict(fresh['check'], 0.6, 's')}")
     print(f"{'warm process: parse + stats of resnet152':<46} {w['parse + stats'] * 1e3:8.1f} ms "
-          f"{verdict(w['parse + stats'] * 1e3, 15)} ms")
+          f"{verdict(w['parse + stats'] * 1e3, 15, 'ms')}")
     print("  stages: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in w.items() if k != "parse + stats"))
     print("fresh process, stats resnet152 in stages: " + ", ".join(
         f"{k} {v:.3f} s" for k, v in zip(("import cnndsl", "grammar tables", "parse", "stats"), stages)))
