@@ -86,6 +86,7 @@ def _shown(value: int | float) -> str:
 
 M = TypeVar("M", bound=BaseModel)
 _FIELDS: dict[type, dict[str, Any]] = {}
+_new, _set = object.__new__, object.__setattr__
 
 
 def checked(cls: type[M], **values: Any) -> M:
@@ -97,13 +98,11 @@ def checked(cls: type[M], **values: Any) -> M:
     defaults = _FIELDS.get(cls)
     if defaults is None:  # the fields in declared order (the JSON order), with their defaults
         defaults = _FIELDS[cls] = {n: f.get_default() for n, f in cls.model_fields.items()}
-    obj = cls.__new__(cls)
-    fields = defaults.copy()
-    fields.update(values)
-    object.__setattr__(obj, "__dict__", fields)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set(obj, "__dict__", {**defaults, **values})
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
 
 
