@@ -9,6 +9,7 @@ import sys
 
 from cnndsl.commands import add_set, display, load, parse_sets
 from cnndsl.errors import CnnError
+from cnndsl.passes.diff import diff
 
 
 def add_parser(sub):
@@ -34,7 +35,6 @@ def run(args) -> int:
     import json
 
     from cnndsl.backends.table import diff_table, render, signed
-    from cnndsl.passes.diff import diff
     from cnndsl.stats import compute
 
     for flag, sets in (("--set-a", args.sets_a), ("--set-b", args.sets_b)):
