@@ -2,7 +2,7 @@
 and mixed (residuals, concats, SE and block calls among them), as a user runs it (a fresh
 process: interpreter start-up, imports, grammar, parse, elaboration, shape inference).
 
-Target (issue 3): 10,000 statements in under 1 s on a 2-core machine. Also reports where the
+Target: 10,000 plain statements in at most 0.6 s on a 2-core machine (issue 12; 1 s in issue 3). Also reports where the
 time goes inside one process, so a regression points at its stage.
 
     python bench/bench_check.py
@@ -70,7 +70,7 @@ def main() -> None:
                 path.write_text(program(n, kinds=kinds))
                 t = wall([*cli, str(path)])
                 st = "  ".join(f"{k} {v:.3f}" for k, v in stages(path).items())
-                verdict = "ok" if n < 10_000 or t < 1.0 else "OVER the 1 s target"
+                verdict = "ok" if n < 10_000 or label == "mixed" or t <= 0.6 else "OVER the 0.6 s target"
                 print(f"{label:>6} {n:>9,}  {t:>24.3f} s  {st}   {verdict}")
         print(f"{'baseline':>16}  {wall([sys.executable, '-c', 'pass']):>24.3f} s  (python -c pass)")
 
