@@ -3,8 +3,8 @@ and mixed (residuals, concats, SE and block calls among them), as a user runs it
 process: interpreter start-up, imports, grammar, parse, elaboration, shape inference).
 
 Targets on a 2-core machine: 10,000 plain statements in at most 0.6 s (issue 12), 10,000 mixed
-ones in under 1 s (issue 3). Also reports where the
-time goes inside one process, so a regression points at its stage.
+ones in under 1 s (issue 3). Also reports where the time goes inside one process, so a regression
+points at its stage.
 
     python bench/bench_check.py
 """
