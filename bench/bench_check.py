@@ -2,8 +2,9 @@
 and mixed (residuals, concats, SE and block calls among them), as a user runs it (a fresh
 process: interpreter start-up, imports, grammar, parse, elaboration, shape inference).
 
-Target (issue 3): 10,000 statements in under 1 s on a 2-core machine. Also reports where the
-time goes inside one process, so a regression points at its stage.
+Targets on a 2-core machine: 10,000 plain statements in at most 0.6 s (issue 12), 10,000 mixed
+ones in under 1 s (issue 3). Also reports where the time goes inside one process, so a regression
+points at its stage.
 
     python bench/bench_check.py
 """
@@ -70,7 +71,8 @@ def main() -> None:
                 path.write_text(program(n, kinds=kinds))
                 t = wall([*cli, str(path)])
                 st = "  ".join(f"{k} {v:.3f}" for k, v in stages(path).items())
-                verdict = "ok" if n < 10_000 or t < 1.0 else "OVER the 1 s target"
+                target = 0.6 if label == "plain" else 1.0
+                verdict = "ok" if n < 10_000 or t <= target else f"OVER the {target:g} s target"
                 print(f"{label:>6} {n:>9,}  {t:>24.3f} s  {st}   {verdict}")
         print(f"{'baseline':>16}  {wall([sys.executable, '-c', 'pass']):>24.3f} s  (python -c pass)")
 

@@ -27,7 +27,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of `command` when it names one (what a run needs: it
+    imports that command's module alone)."""
     from cnndsl import __version__
 
     parser = _Parser(prog="cnndsl", description="A language for convolutional network architectures.",
@@ -38,6 +40,8 @@ def make_parser() -> argparse.ArgumentParser:
     from cnndsl import commands
 
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    if command in names:
+        names = [command]
     for name in sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n)):
         module = importlib.import_module(f"cnndsl.commands.{name}")
         p = module.add_parser(sub)
@@ -47,7 +51,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    parser = make_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

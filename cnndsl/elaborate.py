@@ -23,12 +23,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from cnndsl import syntax as S
 from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.expr import Number, evaluate, format_number, free_names, unparse
-from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, parse_dims, whole
+from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, checked, parse_dims, whole
 from cnndsl.layers import REGISTRY
 from cnndsl.layers.blocks import Group, Repeat
 from cnndsl.source import Span, gc_paused, point, shipped
@@ -83,7 +81,7 @@ class BlockDef:
     _formals: tuple[Formal, ...] | None = None
 
     def signature(self) -> str:
-        return BlockCall(block=self.decl.name, formals=self.formals(), span=self.decl.span).signature()
+        return checked(BlockCall, block=self.decl.name, formals=self.formals(), span=self.decl.span).signature()
 
     def formals(self) -> tuple[Formal, ...]:
         """The formals as IR data: each default's text, and its value when it is a constant."""
@@ -93,7 +91,7 @@ class BlockDef:
                 value = None
                 if d is not None and not free_names(d):
                     value = evaluate(d, {})
-                out.append(Formal(name=n, default=None if d is None else unparse(d), value=value))
+                out.append(checked(Formal, name=n, default=None if d is None else unparse(d), value=value))
             self._formals = tuple(out)
         return self._formals
 
@@ -208,8 +206,8 @@ class Elaborator:
             args = {n: f"the argument '{n}' of block '{b.decl.name}'" for n, _ in b.decl.formals}
             check_indices(b.decl.body, {**visible, **args})
         body = self.stmts(stmts, params, Scope())
-        return Network(name=name or Path(p.file).stem.replace("-", "_") or "network", title=title, input=shape,
-                       params=params, body=tuple(body), span=top)
+        return checked(Network, name=name or Path(p.file).stem.replace("-", "_") or "network", title=title,
+                       input=shape, params=params, body=tuple(body), span=top)
 
     def override_value(self, name: str) -> Number:
         """The value given for the param `name`: a number, or a string holding a constant expression."""
@@ -327,7 +325,7 @@ class Elaborator:
             inner = scope if inline else Scope()
             children = self.stmts(s.branches[0], env, inner)
             self.count(1, s.span)
-            return Group(name="" if inline else name, span=s.span, call=call, children=tuple(children))
+            return checked(Group, name="" if inline else name, span=s.span, call=call, children=tuple(children))
         if isinstance(s, S.Call):
             return self.call(s, env, scope, name, inline)
         if isinstance(s, S.Repeat):
@@ -343,10 +341,10 @@ class Elaborator:
                 copies.append(tuple(self.stmts(s.body, local, inner)))
                 if i == 0 and (self.nodes - before) * n > MAX_NODES:  # refuse before expanding the rest
                     self.count((self.nodes - before) * n, s.span)
-            node = Repeat(span=s.span, count=n, copies=tuple(copies))
+            node = checked(Repeat, span=s.span, count=n, copies=tuple(copies))
             if label is None or inline:
                 return node
-            return Group(name=name, span=s.span, call=call, children=(node,))
+            return checked(Group, name=name, span=s.span, call=call, children=(node,))
         raise TypeError(s)  # pragma: no cover
 
     def layer(self, s: S.Layer, env, scope: Scope, name, call, inline) -> Node:
@@ -358,31 +356,26 @@ class Elaborator:
                 hint = f"'{kw}' is a block: call it as {self.blocks[kw].signature()}"
             raise CnnError(f"unknown layer '{kw}'", s.head.span, hint)
         opts = self.opts(s.args, env)
-        try:
-            if s.branches is not None:
-                if not cls.takes_branches:
-                    raise CnnError(f"'{kw}' takes no < ... > group", s.span)
-                inner = scope if inline else Scope()
-                branches = [tuple(self.stmts(b, env, inner)) for b in s.branches]
-                fields = cls.decode_branches(kw, opts, branches, self.opts(s.post, env), s.span)
-                if fields.get("tap") is not None and fields["tap"] not in scope.names:
-                    raise CnnError(f"'aux from {fields['tap']}': no earlier statement is labeled '{fields['tap']}'",
-                                   s.span, did_you_mean(fields["tap"], scope.names))
-            else:
-                if cls.takes_branches:
-                    raise CnnError(f"'{kw}' needs a < ... > group", s.head.span,
-                                   f"like `{kw} < conv 3x3x64 same | conv 1x1x64 >`" if kw != "residual" else
-                                   "like `residual < conv 3x3x64 same bn relu; conv 3x3x64 same bn >`")
-                if inline:
-                    raise CnnError("the label '_' (no module of its own) is for groups and combinators", s.label.span)
-                fields = cls.decode(kw, opts, s.span)
-            self.count(1, s.span)
-            self.conditional += bool(fields.get("if_same"))
-            return cls(name="" if inline else name, span=s.span, call=call, **fields)
-        except ValidationError as exc:  # a value the decoders let through; keep it positioned
-            err = exc.errors()[0]
-            where = ".".join(str(x) for x in err["loc"])
-            raise CnnError(f"bad value for '{kw}' {where}: {err['msg']}", s.span) from None
+        if s.branches is not None:
+            if not cls.takes_branches:
+                raise CnnError(f"'{kw}' takes no < ... > group", s.span)
+            inner = scope if inline else Scope()
+            branches = [tuple(self.stmts(b, env, inner)) for b in s.branches]
+            fields = cls.decode_branches(kw, opts, branches, self.opts(s.post, env), s.span)
+            if fields.get("tap") is not None and fields["tap"] not in scope.names:
+                raise CnnError(f"'aux from {fields['tap']}': no earlier statement is labeled '{fields['tap']}'",
+                               s.span, did_you_mean(fields["tap"], scope.names))
+        else:
+            if cls.takes_branches:
+                raise CnnError(f"'{kw}' needs a < ... > group", s.head.span,
+                               f"like `{kw} < conv 3x3x64 same | conv 1x1x64 >`" if kw != "residual" else
+                               "like `residual < conv 3x3x64 same bn relu; conv 3x3x64 same bn >`")
+            if inline:
+                raise CnnError("the label '_' (no module of its own) is for groups and combinators", s.label.span)
+            fields = cls.decode(kw, opts, s.span)
+        self.count(1, s.span)
+        self.conditional += bool(fields.get("if_same"))
+        return checked(cls, name="" if inline else name, span=s.span, call=call, **fields)
 
     def call(self, s: S.Call, env, scope: Scope, name, inline) -> Node:
         bname = s.name.text
@@ -423,7 +416,7 @@ class Elaborator:
             chain = " -> ".join(self.call_stack[-4:])
             raise CnnError(f"block calls nested more than {MAX_CALL_DEPTH} deep ({chain} -> ...)", s.span,
                            "does a block call itself?")
-        text = BlockCall(block=bname, formals=block.formals(), args=tuple((f, bound[f]) for f, _ in formals),
+        text = checked(BlockCall, block=bname, formals=block.formals(), args=tuple((f, bound[f]) for f, _ in formals),
                          given=tuple(given), keywords=len(given) - len(positional), span=s.span)
         self.call_stack.append(bname)
         try:
@@ -433,7 +426,7 @@ class Elaborator:
             inner = scope if inline else Scope()
             children = self.stmts(body, local, inner)
             self.count(1, s.span)
-            return Group(name="" if inline else name, span=s.span, call=text, children=tuple(children))
+            return checked(Group, name="" if inline else name, span=s.span, call=text, children=tuple(children))
         except CnnError as err:  # an error in the body: say which call got there
             if err.span is not None and err.span != s.span:
                 err.notes.append((s.span, f"in the call '{text.text()}'"))

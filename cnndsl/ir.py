@@ -9,7 +9,7 @@ module holds what they share.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,11 +94,33 @@ def _shown(value: int | float) -> str:
     return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
 
 
+M = TypeVar("M", bound=BaseModel)
+_FIELDS: dict[type, dict[str, Any]] = {}
+_new, _set = object.__new__, object.__setattr__
+
+
+def checked(cls: type[M], **values: Any) -> M:
+    """`cls(**values)` for values the compiler has already checked and typed exactly (the
+    elaborator's decoders, the shape pass), without Pydantic's validation: a several times
+    faster construction, and no schema is built. What enters from outside (`Network(...)`,
+    `Network.model_validate_json`) is validated as usual; the models build their schemas on
+    that first use (`defer_build`)."""
+    defaults = _FIELDS.get(cls)
+    if defaults is None:  # the fields in declared order (the JSON order), with their defaults
+        defaults = _FIELDS[cls] = {n: f.get_default() for n, f in cls.model_fields.items()}
+    obj = _new(cls)
+    _set(obj, "__dict__", {**defaults, **values})
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
 class Formal(BaseModel):
     """One formal argument of a block: its name, and its default as written (`None`: required).
     `value` is the default's value when it is a constant (no names in it), else `None`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     default: str | None = None
@@ -115,7 +137,7 @@ class BlockCall(BaseModel):
     given=("c", "s"), keywords=1)`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     block: str
     formals: tuple[Formal, ...] = ()
@@ -149,7 +171,7 @@ class Node(BaseModel):
     statement words that make them). The registry in `cnndsl.layers` is computed from them.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     keywords: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = "other"  # conv, pool, norm, act, fc, combinator: for tables and colors
@@ -216,7 +238,7 @@ if TYPE_CHECKING:  # resolved by cnndsl.layers once every node kind exists
 class Network(BaseModel):
     """A whole elaborated program."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     title: str | None = None  # a display title for diagrams (`network resnet50 "레즈넷-50"`), any Unicode

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from cnndsl.ir import Network
+from cnndsl.ir import Network, checked
 
 MB = 1_000_000  # bytes in a megabyte, as torchinfo and most papers count it
 
@@ -41,7 +41,7 @@ CONVENTION: dict[str, str] = {
 class Memory(BaseModel):
     """Bytes / 10^6 of a tensor count at three precisions."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # schema built on first validation or dump
 
     fp32: float
     fp16: float
@@ -49,14 +49,14 @@ class Memory(BaseModel):
 
     @classmethod
     def of(cls, elements: int) -> "Memory":
-        return cls(fp32=elements * 4 / MB, fp16=elements * 2 / MB, int8=elements / MB)
+        return checked(cls, fp32=elements * 4 / MB, fp16=elements * 2 / MB, int8=elements / MB)
 
 
 class LayerStats(BaseModel):
     """One node's row: `name` is its PyTorch module name (`layer1.0.conv`); a combinator's figures
     include its children; `aux` rows belong to an auxiliary head (not in the eval-mode totals)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     kind: str
@@ -76,7 +76,7 @@ class LayerStats(BaseModel):
 class Stats(BaseModel):
     """Exact figures of a network; `model_dump_json()` is what `cnndsl stats --json` prints."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     network: str
     input: list[int]
@@ -109,16 +109,15 @@ def compute(network: Network, analysis=None) -> Stats:
 
         analysis = analyze(network)
     a = analysis
-    row = LayerStats.model_construct  # every value below is an int, str or bool computed by the pass
-    layers = [
-        row(name=r.path, kind=r.node.kind, layer=r.node.describe(), depth=r.depth, input=list(r.input),
-                   output=list(r.output), params=r.params, macs=r.macs, flops=r.flops, activations=r.activations,
-                   receptive_field=r.rf, effective_stride=r.jump, aux=r.aux)
+    layers = [  # every value below is an int, str or bool computed by the pass
+        checked(LayerStats, name=r.path, kind=r.node.kind, layer=r.node.describe(), depth=r.depth,
+                input=list(r.input), output=list(r.output), params=r.params, macs=r.macs, flops=r.flops,
+                activations=r.activations, receptive_field=r.rf, effective_stride=r.jump, aux=r.aux)
         for r in a.rows if r.node.name
     ]
-    return Stats(
-        network=network.name, input=list(network.input), output=list(a.output), params=a.params,
+    return checked(
+        Stats, network=network.name, input=list(network.input), output=list(a.output), params=a.params,
         aux_params=a.aux_params, macs=a.macs, flops=a.flops, activations=a.activations,
         peak_activation=a.peak_activation, receptive_field=a.rf, effective_stride=a.jump,
         param_memory_mb=Memory.of(a.params), activation_memory_mb=Memory.of(a.activations),
-        convention=CONVENTION, layers=layers)
+        convention=dict(CONVENTION), layers=layers)

@@ -8,9 +8,6 @@ K/M/G units; csv and json keep exact numbers.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,8 +62,13 @@ class Table:
 def render(table: Table, fmt: str = "text") -> str:
     """`table` as text (aligned columns), markdown, csv, or json (a list of records)."""
     if fmt == "json":
+        import json
+
         return json.dumps(table.records, indent=1)
     if fmt == "csv":
+        import csv
+        import io
+
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
         w.writerow([c.key for c in table.columns])

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Union
 
 from pydantic import Field
@@ -38,10 +39,10 @@ for _cls in _concrete(Node):
 
 AnyNode = Annotated[Union[tuple(KINDS.values())], Field(discriminator="kind")]  # type: ignore[misc]
 
-_ns = {"Body": tuple[AnyNode, ...]}
-for _cls in KINDS.values():
-    if issubclass(_cls, blocks.Container):
-        _cls.model_rebuild(_types_namespace=_ns)
-Network.model_rebuild(_types_namespace=_ns)
+# `Body`, a tuple of any nodes, is a forward reference in the modules of `Network` and of the
+# containers. The models build their schemas on first use (`defer_build`: importing cnndsl builds
+# none), resolving it there.
+for _cls in (Network, *(c for c in KINDS.values() if issubclass(c, blocks.Container))):
+    sys.modules[_cls.__module__].Body = tuple[AnyNode, ...]
 
 __all__ = ["AnyNode", "KINDS", "REGISTRY"]
