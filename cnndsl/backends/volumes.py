@@ -174,6 +174,14 @@ class Element:
     def vols(self) -> list[Vol]:
         return []
 
+    def first(self) -> Vol | None:
+        """The box an arrow into this element meets, where a narrowing or a pyramid may end."""
+        return None
+
+    def last(self) -> Vol | None:
+        """The box this element's output is: where the next one's narrowing or pyramid starts, and aux heads hang."""
+        return None
+
 
 class Vol(Element):
     """One feature map (a box) or vector (a bar), with its shape and words under it."""
@@ -211,6 +219,7 @@ class Vol(Element):
 
     def place(self, x: float, cy: float, c: Canvas, base: float) -> None:
         super().place(x, cy, c, base)
+        self.base = base
         t = c.theme
         fill, line = t.families[self.style]
         if self.aux:
@@ -242,6 +251,12 @@ class Vol(Element):
 
     def vols(self) -> list[Vol]:
         return [self]
+
+    def first(self) -> Vol:
+        return self
+
+    def last(self) -> Vol:
+        return self
 
 
 class Sym(Element):
@@ -322,15 +337,17 @@ class Seq(Element):
         for e in self.items:
             for h in e.hangers:
                 lane_top = top + sum(self.lanes[:h.lane]) + 10
-                hx = e.x + e.width / 2
+                host = e.last() or e
+                hx = host.x + host.width / 2
                 hcy = lane_top + h.up
                 h.place(hx + 20, hcy, c)
-                y0 = e.cy + (e.half if isinstance(e, Vol) else e.down)
+                y0 = host.base + host.text_h if isinstance(host, Vol) else host.cy + host.down
                 c.add("line", points=[(hx, y0), (hx, hcy), (h.entry, hcy)], stroke=c.theme.aux, dash=True, arrow=True)
 
     def connect(self, a: Element, b: Element, c: Canvas, over: Canvas) -> None:
         t = c.theme
         stroke = t.aux if self.aux else t.edge
+        a, b = a.last() or a, b.first() or b
         if isinstance(a, Vol) and isinstance(b, Vol) and len(a.shape) == len(b.shape) == 3:
             (at, ab), (bt, bb) = a.face, b.face
             ax, bx = a.left + a.w, b.left
@@ -371,6 +388,12 @@ class Seq(Element):
 
     def vols(self) -> list[Vol]:
         return [v for e in self.items for v in e.vols()]
+
+    def first(self) -> Vol | None:
+        return self.items[0].first() if self.items else None
+
+    def last(self) -> Vol | None:
+        return self.items[-1].last() if self.items else None
 
 
 class Residual(Element):
@@ -450,6 +473,9 @@ class Parallel(Element):
 
     def vols(self) -> list[Vol]:
         return [v for b in self.branches for v in b.vols()] + self.join.vols()
+
+    def last(self) -> Vol | None:
+        return self.join.last()
 
 
 # ---------------------------------------------------------------- the walk: IR -> elements
@@ -620,16 +646,36 @@ class Picture:
 
 
 def wrap(items: list[Element], width: float) -> list[list[Element]]:
-    """Greedy rows of `items`, each at most `width` wide unless one item is wider."""
+    """Greedy rows of `items`, each at most `width` wide where it can be; a group wider than that is
+    cut into pieces, each bracketed with the group's label."""
     rows: list[list[Element]] = [[]]
     used = 0.0
     for e in items:
-        if rows[-1] and used + GAP + e.width > width:
-            rows.append([])
-            used = 0.0
-        used += e.width + (GAP if rows[-1] else 0.0)
-        rows[-1].append(e)
+        for unit in cut(e, width):
+            if rows[-1] and used + GAP + unit.width > width:
+                rows.append([])
+                used = 0.0
+            used += unit.width + (GAP if rows[-1] else 0.0)
+            rows[-1].append(unit)
     return rows
+
+
+def cut(e: Element, width: float) -> list[Element]:
+    if not isinstance(e, Seq) or e.width <= width or len(e.items) < 2:
+        return [e]
+    pieces = [Seq(row, e.label, e.kernels, e.aux) for row in wrap(e.items, width)]
+    for piece in pieces:
+        piece.measure()
+    pieces[-1].hangers = e.hangers
+    return pieces
+
+
+def size(rows: list[Seq], title_w: float) -> tuple[float, float]:
+    """The picture's width and height with these rows (measured here)."""
+    for r in rows:
+        r.measure()
+    width = max(max(r.width for r in rows), title_w) + 2 * MARGIN
+    return width, sum(r.up + r.down for r in rows) + ROWGAP * (len(rows) - 1) + 2 * MARGIN + TITLE
 
 
 def layout(b: Builder) -> Picture:
@@ -642,35 +688,37 @@ def layout(b: Builder) -> Picture:
     if target is not None:  # of every way to wrap the row, the one whose aspect is nearest the target's
         aim = target[0] / target[1]
 
-        def miss(rows: list[list[Element]]) -> tuple[float, int]:
+        def miss(rows: list[list[Element]]) -> tuple[float, int]:  # an estimate: rows as measured alone
             w = max(max(sum(e.width for e in r) + GAP * (len(r) - 1) for r in rows), title_w) + 2 * MARGIN
             h = sum(max(e.up for e in r) + max(e.half for e in r) + max(e.down - e.half for e in r) for r in rows)
-            h += ROWGAP * (len(rows) - 1) + 2 * MARGIN + TITLE
-            return abs(math.log(w / h / aim)), len(rows)
+            return abs(math.log(w / (h + ROWGAP * (len(rows) - 1) + 2 * MARGIN + TITLE) / aim)), len(rows)
 
+        total = sum(e.width for e in b.top) + GAP * (len(b.top) - 1)
         widths = {sum(e.width for e in b.top[i:j]) + GAP * (j - i - 1)
                   for i in range(len(b.top)) for j in range(i + 1, len(b.top) + 1)}
+        widths |= {total / n for n in range(2, 25)}
         best = min((wrap(b.top, w) for w in sorted(widths)), key=miss)
     rows = [Seq(r, kernels=opts.kernels) for r in best]
-    for r in rows:
-        r.measure()
-    width = max(max(r.width for r in rows), title_w) + 2 * MARGIN
-    height = sum(r.up + r.down for r in rows) + ROWGAP * (len(rows) - 1) + 2 * MARGIN + TITLE
+    width, height = size(rows, title_w)
+    dx = dy = 0.0
+    if target is not None:  # padded to the exact aspect, the drawing centred
+        aim = target[0] / target[1]
+        dx, dy = max(0.0, height * aim - width) / 2, max(0.0, width / aim - height) / 2
     c = Canvas(theme)
-    c.add("rect", w=width, h=height, fill=theme.background)
-    c.text(width / 2, MARGIN + 14, b.title, 20, bold=True)
-    y = MARGIN + TITLE
+    c.add("rect", w=width + 2 * dx, h=height + 2 * dy, fill=theme.background)
+    c.text(width / 2 + dx, MARGIN + 14 + dy, b.title, 20, bold=True)
+    y = MARGIN + TITLE + dy
     previous: Seq | None = None
     for r in rows:
-        r.place(MARGIN, y + r.up, c)
+        r.place(MARGIN + dx, y + r.up, c)
         if previous is not None:  # down from the end of a row, back to the start of the next
             turn = y - ROWGAP / 2
             c.add("line", points=[(previous.exit, previous.cy), (previous.exit + 12, previous.cy),
-                                  (previous.exit + 12, turn), (MARGIN - 12, turn), (MARGIN - 12, r.cy),
+                                  (previous.exit + 12, turn), (MARGIN + dx - 12, turn), (MARGIN + dx - 12, r.cy),
                                   (r.entry, r.cy)], stroke=theme.edge, dash=False, arrow=True)
         previous = r
         y += r.up + r.down + ROWGAP
-    return Picture(width, height, c, target if opts.fit and "x" in opts.fit else None)
+    return Picture(width + 2 * dx, height + 2 * dy, c, target if opts.fit and "x" in opts.fit else None)
 
 
 def _n(v: float) -> str:
