@@ -453,19 +453,19 @@ class Parallel(Element):
         super().place(x, cy, c, base)
         t = c.theme
         jx = x + FAN + self.span + FAN
-        self.join.place(jx, cy, c, base)
-        y = cy - self.total / 2
+        y, placed = cy - self.total / 2, []
         for b in self.branches:
-            bcy = y + b.up
-            start = len(c.items)
-            b.place(x + FAN, bcy, c)
+            placed.append((len(c.items), b, y + b.up))
+            b.place(x + FAN, y + b.up, c)
+            y += b.up + b.down + 10
+        self.join.place(jx, cy, c, base)
+        for start, b, bcy in reversed(placed):  # the lines go under each branch's boxes
             lines = Canvas(t)
             lines.add("line", points=[(x, cy), (x + FAN / 2, cy), (x + FAN / 2, bcy), (b.entry, bcy)], stroke=t.edge,
                       dash=False, arrow=bool(b.items), cls="branch")
             lines.add("line", points=[(b.exit, bcy), (jx - FAN / 2, bcy), (jx - FAN / 2, cy), (self.join.entry, cy)],
                       stroke=t.edge, dash=False, arrow=True)
             c.items[start:start] = lines.items
-            y += b.up + b.down + 10
 
     @property
     def exit(self) -> float:
