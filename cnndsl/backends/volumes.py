@@ -130,9 +130,9 @@ class Canvas:
     def add(self, kind: str, **attrs: Any) -> None:
         self.items.append((kind, attrs))
 
-    def text(self, x: float, y: float, s: str, size: float = TEXT, anchor: str = "middle", color: str | None = None,
-             bold: bool = False) -> None:
-        self.add("text", x=x, y=y, s=s, size=size, anchor=anchor, color=color or self.theme.text, bold=bold)
+    def text(self, x: float, y: float, s: str, size: float = TEXT, color: str | None = None, bold: bool = False) -> None:
+        """Text centred on x, its baseline at y."""
+        self.add("text", x=x, y=y, s=s, size=size, color=color or self.theme.text, bold=bold)
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
@@ -328,7 +328,8 @@ class Seq(Element):
         self.base = base
         if self.label:
             y = base + self.down - self.half - sum(self.lanes) - 14
-            c.add("bracket", x0=x, x1=x + self.width, y=y, stroke=c.theme.cluster, dash=self.aux)
+            c.add("line", points=[(x, y - 5), (x, y), (x + self.width, y), (x + self.width, y - 5)],
+                  stroke=c.theme.cluster, dash=self.aux, arrow=False, width=1, cls="group")
             c.text(x + self.width / 2, y + 15, self.label, TEXT, color=c.theme.text)
         self.place_hangers(c)
 
@@ -764,14 +765,9 @@ def svg(p: Picture) -> str:
         elif kind == "circle":
             out.append(f'<circle cx="{_n(a["cx"])}" cy="{_n(a["cy"])}" r="{_n(a["r"])}" fill="{a["fill"]}" '
                        f'stroke="{a["stroke"]}" stroke-width="1.2"/>')
-        elif kind == "bracket":
-            x0, x1, y = a["x0"], a["x1"], a["y"]
-            out.append(f'<polyline class="group" points="{_pts([(x0, y - 5), (x0, y), (x1, y), (x1, y - 5)])}" '
-                       f'fill="none" stroke="{a["stroke"]}" stroke-width="1"{dash}/>')
         elif kind == "text":
-            anchor = {"middle": "middle", "start": "start", "end": "end"}[a["anchor"]]
             weight = ' font-weight="bold"' if a["bold"] else ""
-            out.append(f'<text x="{_n(a["x"])}" y="{_n(a["y"])}" font-size="{_n(a["size"])}" text-anchor="{anchor}" '
+            out.append(f'<text x="{_n(a["x"])}" y="{_n(a["y"])}" font-size="{_n(a["size"])}" text-anchor="middle" '
                        f'fill="{a["color"]}"{weight}>{esc(a["s"])}</text>')
     defs = "".join(f'<marker id="{m}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
                    f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>'
@@ -826,15 +822,10 @@ def tikz(p: Picture) -> str:
         elif kind == "circle":
             body.append(f"\\filldraw[fill={col(a['fill'])},draw={col(a['stroke'])}] {pt(a['cx'], a['cy'])} "
                         f"circle ({_n(a['r'] * 0.75)}pt);")
-        elif kind == "bracket":
-            x0, x1, y = a["x0"], a["x1"], a["y"]
-            body.append(f"\\draw[{col(a['stroke'])}{dash}] {pt(x0, y - 5)} -- {pt(x0, y)} -- {pt(x1, y)} -- "
-                        f"{pt(x1, y - 5)};")
         elif kind == "text":
-            anchor = {"middle": "base", "start": "base west", "end": "base east"}[a["anchor"]]
             size = a["size"] * 0.75
             font = f"\\fontsize{{{_n(size)}}}{{{_n(size * 1.2)}}}\\selectfont\\sffamily" + ("\\bfseries" if a["bold"] else "")
-            body.append(f"\\node[anchor={anchor},inner sep=0,text={col(a['color'])},font={font}] at "
+            body.append(f"\\node[anchor=base,inner sep=0,text={col(a['color'])},font={font}] at "
                         f"{pt(a['x'], a['y'])} {{{text(a['s'])}}};")
     defs = [f"\\definecolor{{{name}}}{{HTML}}{{{shade(c, 0)[1:].upper()}}}" for c, name in colors.items()]
     return "\n".join([
