@@ -102,6 +102,8 @@ def words(n: Node, x: Shape, y: Shape) -> str:
         return f"{n.kind[:3]} pool {k}{s}"
     if n.kind == "gap":
         return "global avg pool"
+    if n.family == "fc":
+        return f"fc {y[-1]}"
     return n.describe()
 
 
@@ -414,11 +416,14 @@ class Residual(Element):
     def place(self, x: float, cy: float, c: Canvas, base: float) -> None:
         super().place(x, cy, c, base)
         t = c.theme
+        start = len(c.items)
         self.body.place(x + GAP / 2, cy, c, base)
         px = x + GAP / 2 + self.body.width + GAP
         self.plus.place(px, cy, c, base)
-        c.add("line", points=[(x, cy), (self.body.entry, cy)], stroke=t.edge, dash=False, arrow=True)
-        c.add("line", points=[(self.body.exit, cy), (px, cy)], stroke=t.edge, dash=False, arrow=True)
+        under = Canvas(t)  # the main path, under the body's boxes
+        under.add("line", points=[(x, cy), (self.body.entry, cy)], stroke=t.edge, dash=False, arrow=True)
+        under.add("line", points=[(self.body.exit, cy), (px, cy)], stroke=t.edge, dash=False, arrow=True)
+        c.items[start:start] = under.items
         top = cy - self.body.up - ARC + 6
         x0, x1 = x + 2, px + self.plus.r
         c.add("arc", x0=x0, x1=x1, y=cy, top=top, stroke=t.shortcut, dash=self.projection is not None)
