@@ -713,6 +713,7 @@ def layout(b: Builder) -> Picture:
     c = Canvas(theme)
     c.add("rect", w=width + 2 * dx, h=height + 2 * dy, fill=theme.background)
     c.text(width / 2 + dx, MARGIN + 14 + dy, b.title, 20, bold=True)
+    dx += (width - 2 * MARGIN - max(r.width for r in rows)) / 2  # the rows centred under a wider title
     y = MARGIN + TITLE + dy
     previous: Seq | None = None
     for r in rows:
