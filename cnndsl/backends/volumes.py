@@ -42,7 +42,7 @@ from cnndsl.ir import Network, Node, Shape, fmt_shape
 
 FORMATS = ("svg", "png", "pdf", "tex")
 FLOOR, SPATIAL, CHANNEL, BAR_FLOOR, BAR = 8.0, 14.0, 5.0, 8.0, 9.0
-GAP, FAN, ARC, TEXT, SMALL = 26.0, 34.0, 30.0, 13.0, 11.0
+GAP, FAN, ARC, TEXT, SMALL = 26.0, 34.0, 10.0, 13.0, 11.0
 FOLDED = ("norm", "act", "other", "attention")  # families drawn as a word under the box before them
 RATIOS = {"16:9": (1920, 1080), "4:3": (1440, 1080)}
 CONVERT_HINT = ("install librsvg's converter: `apt-get install librsvg2-bin` (Debian/Ubuntu), `brew install librsvg` "
@@ -410,7 +410,7 @@ class Residual(Element):
         self.body.measure()
         self.plus.measure()
         self.width = GAP / 2 + self.body.width + GAP + self.plus.width
-        self.up = self.body.up + ARC + (TEXT + 4 if self.projection or self.mark else 0)
+        self.up = self.body.up + ARC + 4 + (TEXT + 4 if self.projection or self.mark else 0)
         self.down, self.half, self.text_h = self.body.down, self.body.half, self.body.text_h
 
     def place(self, x: float, cy: float, c: Canvas, base: float) -> None:
@@ -424,9 +424,12 @@ class Residual(Element):
         under.add("line", points=[(x, cy), (self.body.entry, cy)], stroke=t.edge, dash=False, arrow=True)
         under.add("line", points=[(self.body.exit, cy), (px, cy)], stroke=t.edge, dash=False, arrow=True)
         c.items[start:start] = under.items
-        top = cy - self.body.up - ARC + 6
+        apex = cy - self.body.up - ARC
         x0, x1 = x + 2, px + self.plus.r
-        c.add("arc", x0=x0, x1=x1, y=cy, top=top, stroke=t.shortcut, dash=self.projection is not None)
+        # a cubic with both control points at height `top` rises 3/4 of the way to it
+        c.add("arc", x0=x0, x1=x1, y=cy, top=cy + (apex - cy) / 0.75, stroke=t.shortcut,
+              dash=self.projection is not None)
+        top = apex
         note = " ".join(s for s in (self.mark, self.projection) if s)
         if note:
             c.text((x0 + x1) / 2, top - 6, note, SMALL if not self.mark else TEXT, bold=bool(self.mark),
@@ -572,6 +575,8 @@ class Builder:
         if times > 1 and made:
             if len(made) == 1 and not isinstance(made[0], Seq):
                 made[0].mark = f"x {times}"
+            elif len(made) == 1 and made[0].label:  # an opened call: `basic(64)  x 2` under its boxes
+                made[0].label += f"  x {times}"
             else:
                 made = [Seq(made, f"x {times}", self.opts.kernels, aux=self.aux > 0)]
         if n.name and made:
