@@ -222,3 +222,11 @@ def test_no_torch_imported():
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_what_follows_a_join_folds_under_its_symbol():
+    d = draw(cnndsl.parse("input 8x8x4; add < conv 1x1x4 | identity > relu; bn; residual < conv 3x3x4 same > relu6"))
+    # the add's ReLU and the bn after it are written under the `+`, not under the branch's conv
+    assert "ReLU, BN" in d.texts and "ReLU6" in d.texts
+    assert d.texts.count("1x1 conv, 4") == 1 and "ReLU" not in d.texts
+    assert len(d.arcs) == 1 and len(d.cls("branch")) == 2

@@ -269,13 +269,29 @@ class Sym(Element):
     def __init__(self, symbol: str):
         super().__init__()
         self.symbol = symbol
-        self.width, self.up, self.down = 2 * self.r, self.r, self.r
+        self.extra: list[str] = []  # the activation after the join, and what folds into it
+
+    def measure(self) -> None:
+        note = ", ".join(self.extra)
+        self.width = max(2 * self.r, text_width(note, SMALL))
+        self.up, self.half = self.r, self.r
+        self.down = self.r + (SMALL + 6 if note else 0)
 
     def place(self, x: float, cy: float, c: Canvas, base: float) -> None:
         super().place(x, cy, c, base)
-        t = c.theme
-        c.add("circle", cx=x + self.r, cy=cy, r=self.r, fill=t.background, stroke=t.edge)
-        c.text(x + self.r, cy + 4.5, self.symbol, TEXT, bold=True, color=t.edge)
+        t, mid = c.theme, x + self.width / 2
+        c.add("circle", cx=mid, cy=cy, r=self.r, fill=t.background, stroke=t.edge)
+        c.text(mid, cy + 4.5, self.symbol, TEXT, bold=True, color=t.edge)
+        if self.extra:
+            c.text(mid, cy + self.r + SMALL + 3, ", ".join(self.extra), SMALL, color=t.edge_label)
+
+    @property
+    def entry(self) -> float:
+        return self.x + self.width / 2 - self.r
+
+    @property
+    def exit(self) -> float:
+        return self.x + self.width / 2 + self.r
 
 
 class Seq(Element):
@@ -402,16 +418,18 @@ class Seq(Element):
 class Residual(Element):
     """A body with an arc over it into a `+`; the arc is dashed for a projection shortcut."""
 
-    def __init__(self, body: Seq, projection: str | None):
+    def __init__(self, body: Seq, projection: str | None, act: str | None = None):
         super().__init__()
         self.body, self.projection, self.plus = body, projection, Sym("+")
+        self.plus.extra = [_act(act)] if act else []
 
     def measure(self) -> None:
         self.body.measure()
         self.plus.measure()
         self.width = GAP / 2 + self.body.width + GAP + self.plus.width
+        self.text_h = max(self.body.text_h, self.plus.down - self.plus.half)
         self.up = self.body.up + ARC + 4 + (TEXT + 4 if self.projection or self.mark else 0)
-        self.down, self.half, self.text_h = self.body.down, self.body.half, self.body.text_h
+        self.down, self.half = max(self.body.down, self.plus.down), self.body.half
 
     def place(self, x: float, cy: float, c: Canvas, base: float) -> None:
         super().place(x, cy, c, base)
@@ -425,7 +443,7 @@ class Residual(Element):
         under.add("line", points=[(self.body.exit, cy), (px, cy)], stroke=t.edge, dash=False, arrow=True)
         c.items[start:start] = under.items
         apex = cy - self.body.up - ARC
-        x0, x1 = x + 2, px + self.plus.r
+        x0, x1 = x + 2, px + self.plus.width / 2
         # a cubic with both control points at height `top` rises 3/4 of the way to it
         c.add("arc", x0=x0, x1=x1, y=cy, top=cy + (apex - cy) / 0.75, stroke=t.shortcut,
               dash=self.projection is not None)
@@ -535,7 +553,7 @@ class Builder:
             body, x, level = (row.node,), row.input, -1
             self.title = opts.title if opts.title is not None else f"{self.title}: {row.path}"
         self.aux = 0
-        self.last: Vol | None = None
+        self.last: Vol | Sym | None = None  # where a norm or an activation after it folds
         self.taps: list[dict[str, Element]] = [{}]
         first = self.vol(x, "other", ["input"], "input")
         self.top = [first, *self.seq(body, level)]
@@ -560,7 +578,8 @@ class Builder:
         elif collapsed:
             made = [self.vol(row.output, "block", [n.call.text()], "block")]
             if n.form == "residual":
-                made = [Residual(Seq(made, aux=self.aux > 0), "projection" if n.shortcut is not None else None)]
+                made = [Residual(Seq(made, aux=self.aux > 0), "projection" if n.shortcut is not None else None, n.act)]
+                self.last = made[0].plus
         else:
             if n.name:
                 self.taps.append({})
@@ -611,7 +630,9 @@ class Builder:
         if n.shortcut is not None:
             short = [v for e in self.seq(n.shortcut, level) for v in e.vols()]
             projection = ", ".join(v.lines[0] for v in short) or "shortcut"
-        return [Residual(body, projection)]
+        made = Residual(body, projection, n.act)
+        self.last = made.plus
+        return [made]
 
     def joined(self, n: Node, level: int, before: list[Element]) -> list[Element]:
         branches = []
@@ -619,10 +640,10 @@ class Builder:
             items = self.seq(path, level)
             branches.append(Seq(items, kernels=self.opts.kernels, aux=self.aux > 0))
         out = self.rows[id(n)].output
-        join = (self.vol(out, "combinator", [n.kind], n.kind) if n.kind == "concat"
-                else Sym(n.symbol[0]))
-        if n.act and isinstance(join, Vol):
+        join = self.vol(out, "combinator", [n.kind], n.kind) if n.kind == "concat" else Sym(n.symbol[0])
+        if n.act:
             join.extra.append(_act(n.act))
+        self.last = join
         return [Parallel(branches, join)]
 
     def aux_head(self, n: Node, level: int, before: list[Element]) -> list[Element]:
@@ -725,8 +746,8 @@ def layout(b: Builder) -> Picture:
         r.place(MARGIN + dx, y + r.up, c)
         if previous is not None:  # down from the end of a row, back to the start of the next
             turn = y - ROWGAP / 2
-            c.add("line", points=[(previous.exit, previous.cy), (previous.exit + 12, previous.cy),
-                                  (previous.exit + 12, turn), (MARGIN + dx - 12, turn), (MARGIN + dx - 12, r.cy),
+            right = previous.x + previous.width + 12  # clear of the last box's words
+            c.add("line", points=[(previous.exit, previous.cy), (right, previous.cy), (right, turn), (MARGIN + dx - 12, turn), (MARGIN + dx - 12, r.cy),
                                   (r.entry, r.cy)], stroke=theme.edge, dash=False, arrow=True)
         previous = r
         y += r.up + r.down + ROWGAP
