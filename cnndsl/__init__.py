@@ -20,7 +20,7 @@ from cnndsl.errors import CnnError
 from cnndsl.ir import Network
 
 __all__ = ["CnnError", "Network", "analyze", "build", "freeze", "load", "load_matching", "parse", "parse_file", "resolve",
-           "stats", "to_dot", "verify"]
+           "stats", "to_dot", "to_svg", "verify"]
 __version__ = "0.1.0"
 
 
@@ -125,3 +125,16 @@ def to_dot(network: Network, **options: Any) -> str:
     from cnndsl.backends.graphviz import to_dot as _to_dot
 
     return _to_dot(network, **options)
+
+
+def to_svg(network: Network, *, style: str = "graph", **options: Any) -> str:
+    """The network drawn as SVG text (no torch): `style="graph"`, the Graphviz diagram (needs `dot`;
+    options as `to_dot`), or `style="volumes"`, the paper figure of 3D feature maps (no Graphviz;
+    options of `cnndsl.backends.volumes`: depth, expand, shapes, kernels, theme, title, fit, focus)."""
+    if style == "volumes":
+        from cnndsl.backends.volumes import to_svg as draw
+    elif style == "graph":
+        from cnndsl.backends.graphviz import to_svg as draw
+    else:
+        raise CnnError(f"unknown drawing style {style!r}", hint="styles: graph, volumes")
+    return draw(network, **options)

@@ -1,4 +1,4 @@
-"""`cnndsl render FILE [-o OUT.svg|.png|.pdf|.dot] ...`: draw a network's diagram with Graphviz."""
+"""`cnndsl render FILE [-o OUT.svg|.png|.pdf|.dot|.tex] ...`: a network's diagram (Graphviz) or volume drawing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from cnndsl.commands import add_set, load
 from cnndsl.errors import CnnError
 
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = {"graph": ("svg", "png", "pdf", "dot"), "volumes": ("svg", "png", "pdf", "tex")}
 
 
 def add_parser(sub):
@@ -17,34 +17,50 @@ def add_parser(sub):
                                    "tensor shapes (H x W x C) on the edges, colors by layer family. "
                                    "The format follows the suffix of -o; without -o the DOT text is printed.")
     p.add_argument("file", metavar="FILE", help="a .cnn file, or a shipped architecture by name")
-    p.add_argument("-o", "--output", metavar="OUT", help="OUT.svg, OUT.png, OUT.pdf or OUT.dot")
+    p.add_argument("-o", "--output", metavar="OUT", help="OUT.svg, OUT.png, OUT.pdf, OUT.dot (graph) or OUT.tex (volumes)")
+    p.add_argument("--style", choices=tuple(FORMATS), default="graph",
+                   help="graph: a Graphviz diagram (default); volumes: the paper figure, a 3D box per feature map")
     add_set(p)
     p.add_argument("--depth", type=int, default=0, metavar="N", help="open block calls N levels deep (default 0)")
     p.add_argument("--expand", action="store_true", help="open every block and repeat: one node per layer")
-    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
+    p.add_argument("--rankdir", choices=("TB", "LR"), help="top to bottom (default) or left to right (graph style)")
     p.add_argument("--no-shapes", dest="shapes", action="store_false", help="leave the shapes off the edges")
-    p.add_argument("--params", action="store_true", help="show each node's parameter count")
+    p.add_argument("--params", action="store_true", help="show each node's parameter count (graph style)")
+    p.add_argument("--kernels", action="store_true", help="kernel pyramids from each conv's window (volumes style)")
+    p.add_argument("--fit", metavar="RATIO", help="lay the picture out for a 16:9 or 4:3 slide, or WxH pixels")
+    p.add_argument("--focus", metavar="LABEL", help="draw one statement, opened (a label, or a nested name: layer1.0)")
     p.add_argument("--theme", choices=("light", "dark", "print"), default="light", help="colors (default light)")
     p.add_argument("--title", help="the diagram's title (default: the program's `network NAME \"TITLE\"`, else its name); any Unicode")
     return p
 
 
-def output_format(path: str) -> str:
+def output_format(path: str, style: str = "graph") -> str:
     fmt = Path(path).suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise CnnError(f"cannot tell the format of '{path}'", hint=f"end the name in .{', .'.join(FORMATS)}")
+    if fmt not in FORMATS[style]:
+        raise CnnError(f"cannot tell the format of '{path}'" if fmt not in {f for fs in FORMATS.values() for f in fs}
+                       else f"--style {style} cannot write .{fmt}", hint=f"end the name in .{', .'.join(FORMATS[style])}")
     return fmt
 
 
 def run(args) -> int:
-    from cnndsl.backends.graphviz import render
-
     if args.depth < 0:
         raise CnnError(f"--depth must be 0 or more, got {args.depth}")
-    fmt = output_format(args.output) if args.output else "dot"
+    for option, style, given in (("--kernels", "volumes", args.kernels), ("--rankdir", "graph", args.rankdir),
+                                 ("--params", "graph", args.params)):
+        if given and args.style != style:
+            raise CnnError(f"{option} applies to --style {style} only")
+    fmt = output_format(args.output, args.style) if args.output else {"graph": "dot", "volumes": "svg"}[args.style]
     net = load(args.file, args)
-    data = render(net, fmt, depth=args.depth, expand=args.expand, rankdir=args.rankdir, shapes=args.shapes,
-                  params=args.params, theme=args.theme, title=args.title)
+    shared = dict(depth=args.depth, expand=args.expand, shapes=args.shapes, theme=args.theme, title=args.title,
+                  **{k: v for k, v in (("fit", args.fit), ("focus", args.focus)) if v is not None})
+    if args.style == "volumes":
+        from cnndsl.backends.volumes import render
+
+        data = render(net, fmt, kernels=args.kernels, **shared)
+    else:
+        from cnndsl.backends.graphviz import render
+
+        data = render(net, fmt, rankdir=args.rankdir or "TB", params=args.params, **shared)
     if args.output:
         try:
             Path(args.output).write_bytes(data)
