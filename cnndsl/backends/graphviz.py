@@ -50,6 +50,7 @@ class DNode:
     shape: str = "box"
     caption: str | None = None  # the statement's label (`inception3a`), printed small above
     mark: str | None = None  # `x 3` for a repeated body drawn once
+    folded: list[str] = field(default_factory=list)  # what is fused or folded into it: `BN`, `ReLU`
 
 
 @dataclass
@@ -68,6 +69,9 @@ class Cluster:
     nodes: list[str] = field(default_factory=list)
     children: list[Cluster] = field(default_factory=list)
 
+    def all_nodes(self) -> list[str]:
+        return self.nodes + [nid for c in self.children for nid in c.all_nodes()]
+
 
 @dataclass
 class Diagram:
@@ -76,6 +80,7 @@ class Diagram:
     nodes: dict[str, DNode] = field(default_factory=dict)
     edges: list[DEdge] = field(default_factory=list)
     root: Cluster = field(default_factory=lambda: Cluster("root", ""))
+    rows: list[list[str]] = field(default_factory=list)  # nodes on one rank, in this order left to right
 
     def families(self) -> list[str]:
         """The styles drawn, in legend order."""
@@ -84,6 +89,22 @@ class Diagram:
 
 
 Tail = tuple[str, Shape]  # a drawn node whose output feeds what comes next, and that output's shape
+
+FOLDED = ("norm", "act")  # families folded into the layer before them (`3x3 conv, 64` over `BN, ReLU`)
+HOSTS = ("conv", "depthwise", "fc")  # the styles that take them
+RATIOS = {"16:9": (1920, 1080), "4:3": (1440, 1080)}
+
+
+def parse_fit(text: str) -> tuple[int, int]:
+    """The target size in pixels of `--fit`: `16:9` (1920x1080), `4:3` (1440x1080), `W:H` (at 1080
+    pixels high) or `WxH` pixels."""
+    for sep in (":", "x"):
+        a, _, b = text.partition(sep)
+        if a.isdigit() and b.isdigit() and int(a) > 0 and int(b) > 0 and max(int(a), int(b)) <= 20_000:
+            if sep == ":":
+                return RATIOS.get(text, (round(1080 * int(a) / int(b)), 1080))
+            return int(a), int(b)
+    raise CnnError(f"fit must be a ratio such as 16:9 or 4:3, or a size in pixels such as 1920x1080, got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,9 @@ class Options:
     theme: str = "light"
     title: str | None = None
     dpi: int | None = None
+    fold: bool = True
+    fit: str | None = None
+    focus: str | None = None
 
     def check(self) -> Options:
         if not isinstance(self.depth, int) or self.depth < 0:
@@ -104,6 +128,8 @@ class Options:
             raise CnnError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {self.rankdir!r}")
         if self.theme not in THEMES:
             raise CnnError(f"unknown theme {self.theme!r}", hint=f"themes: {', '.join(THEMES)}")
+        if self.fit is not None:
+            parse_fit(self.fit)
         return self
 
 
@@ -130,15 +156,22 @@ class Recorder:
         from cnndsl.passes.shapes import analyze
 
         self.opts = opts
-        self.rows = {id(r.node): r for r in analyze(network).rows}
+        rows = analyze(network).rows
+        self.rows = {id(r.node): r for r in rows}
+        body, x, level = network.body, tuple(network.input), 0
         title = opts.title if opts.title is not None else network.title or network.name
+        if opts.focus is not None:  # the one statement, opened one level more than asked
+            row = _find(rows, opts.focus, network)
+            body, x, level = (row.node,), row.input, -1
+            title = opts.title if opts.title is not None else f"{title}: {row.path}"
         self.diagram = Diagram(title=title, rankdir=opts.rankdir)
         self.clusters = [self.diagram.root]
         self.taps: list[dict[str, list[Tail]]] = [{}]
         self.aux = 0
         self.serial = 0
+        self.host: str | None = None  # the last layer drawn, while a norm or activation may fold into it
         start = self.add("input", ["input"], "io", shape="plain")
-        end = self.seq(network.body, [(start, tuple(network.input))], 0)
+        end = self.seq(body, [(start, x)], level)
         self.join(end, self.add("output", ["output"], "io", shape="plain"))
 
     # ---- recording primitives
@@ -147,6 +180,7 @@ class Recorder:
         nid = f"{prefix}{self.serial}"
         self.diagram.nodes[nid] = DNode(nid, lines, style, aux=self.aux > 0, shape=shape, caption=caption)
         self.clusters[-1].nodes.append(nid)
+        self.host = None
         return nid
 
     def join(self, tails: list[Tail], head: str, kind: str = "flow") -> None:
@@ -160,9 +194,11 @@ class Recorder:
         c = Cluster(f"cluster_{self.serial}", label, style)
         self.clusters[-1].children.append(c)
         self.clusters.append(c)
+        self.host = None
 
     def close_cluster(self) -> None:
         self.clusters.pop()
+        self.host = None
 
     # ---- the walk
     def seq(self, nodes, tails: list[Tail], level: int) -> list[Tail]:
@@ -173,10 +209,12 @@ class Recorder:
     def node(self, n: Node, tails: list[Tail], level: int, times: int = 1) -> list[Tail]:
         row = self.rows[id(n)]
         collapsed = n.call is not None and not self.opts.expand and level >= self.opts.depth
-        if collapsed or not n.takes_branches:
-            out = self.leaf(n, row, tails, collapsed, times)
+        if not n.takes_branches:
+            out = self.leaf(n, row, tails, times, level)
+        elif collapsed:
+            out = self.block(n, row, tails, times)
         else:
-            scoped = bool(n.name)
+            scoped = bool(n.name)  # a module: its labels are its own
             if scoped:
                 self.taps.append({})
             label = self.cluster_label(n, times)
@@ -192,28 +230,66 @@ class Recorder:
         return out
 
     def cluster_label(self, n: Node, times: int) -> str:
-        """A box around an opened block call, a labeled group or a repeated body; none otherwise."""
+        """A box around an opened block call, a labeled or titled group or a repeated body; none otherwise."""
         mark = f"  x {times}" if times > 1 else ""
+        named = f"{n.name}: " if n.name and not n.name.isdigit() else ""
         if n.call is not None:
-            named = f"{n.name}: " if n.name and not n.name.isdigit() else ""
-            return named + n.call.text() + mark
-        if n.form in ("sequence", "aux") and n.name and not n.name.isdigit():
+            return named + (n.call.title or n.call.text()) + mark
+        if n.form == "sequence" and n.title:
+            return named + n.title + mark
+        if n.form in ("sequence", "aux") and named:
             return n.name + mark
         return mark.strip()
 
-    def leaf(self, n: Node, row, tails: list[Tail], collapsed: bool, times: int) -> list[Tail]:
-        lines = [n.call.text()] if collapsed else [n.describe()]
-        if collapsed and not n.takes_branches:
-            lines.append(n.describe())  # a block whose body is one layer: say which
+    def caption(self, n: Node, shown: str) -> str | None:
+        """The label printed small above a node: not a position, nor the layer's own word (`fc`)."""
+        return n.name if n.name and not n.name.isdigit() and n.name != shown.split(" ")[0] else None
+
+    def leaf(self, n: Node, row, tails: list[Tail], times: int, level: int) -> list[Tail]:
+        main, *fused = n.words(row.input, row.output)
+        if self.opts.fold and n.family in FOLDED and self.host and times == 1 and [t for t, _ in tails] == [self.host]:
+            self.diagram.nodes[self.host].folded += [main, *fused]
+            return [(self.host, row.output)]
+        gate = n.gate(row.input) if self.opts.expand or level < self.opts.depth else ()
+        if gate:
+            return self.gated(n, row, tails, gate)
+        lines = [main]
         if self.opts.params and row.params:
             lines.append(f"{_count(row.params)} params{' each' if times > 1 else ''}")
-        style = "block" if collapsed and n.takes_branches else n.family
-        shown = lines[0].split(" ")[0].split("(")[0]
-        caption = n.name if n.name and not n.name.isdigit() and n.name != shown else None  # not `fc` over `fc 1000`
-        nid = self.add(n.kind if not collapsed else "block", lines, style, caption=caption)
+        style = n.style(row.input, row.output)
+        title = n.call.title if n.call is not None else None
+        nid = self.add(n.kind, lines, style, caption=title or self.caption(n, main))
+        node = self.diagram.nodes[nid]
+        node.folded = fused
+        node.mark = f"x {times}" if times > 1 else None
+        self.join(tails, nid)
+        self.host = nid if style in HOSTS and times == 1 else None
+        return [(nid, row.output)]
+
+    def block(self, n: Node, row, tails: list[Tail], times: int) -> list[Tail]:
+        """A block call drawn collapsed: one node, its title or its call."""
+        lines = [n.call.title or n.call.text()]
+        if self.opts.params and row.params:
+            lines.append(f"{_count(row.params)} params{' each' if times > 1 else ''}")
+        nid = self.add("block", lines, "block", caption=self.caption(n, lines[0]))
         self.diagram.nodes[nid].mark = f"x {times}" if times > 1 else None
         self.join(tails, nid)
         return [(nid, row.output)]
+
+    def gated(self, n: Node, row, tails: list[Tail], gate) -> list[Tail]:
+        """A gate opened: its steps as a side branch, multiplying the main path (squeeze-and-excitation)."""
+        self.open_cluster(n.name if n.name and not n.name.isdigit() else n.words(row.input, row.output)[0])
+        side = tails
+        for i, (words, style, shape) in enumerate(gate):
+            nid = self.add(n.kind, words[:1], style)
+            self.diagram.nodes[nid].folded = words[1:]
+            self.join(side, nid, "branch" if i == 0 else "flow")
+            side = [(nid, shape)]
+        head = self.add("mul", ["×"], "combinator", shape="circle")
+        self.join(side, head)
+        self.join(tails, head)
+        self.close_cluster()
+        return [(head, row.output)]
 
     # ---- one method per combinator form (`cnndsl.layers.blocks.FORMS`), looked up in `DRAW`
     def sequence(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
@@ -231,14 +307,22 @@ class Recorder:
         return [(head, self.rows[id(n)].output)]
 
     def joined(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
-        ends = [t for p in n.branches() for t in self.branch(p, tails, level)]
+        ends, firsts = [], []
+        for p in n.branches():  # side by side in the order written: a concat's channel order
+            count = len(self.diagram.nodes)
+            ends += self.branch(p, tails, level)
+            if len(self.diagram.nodes) > count:
+                firsts.append(list(self.diagram.nodes)[count])
+        self.diagram.rows.append(firsts)
         label, shape = n.symbol
         head = self.add(n.kind, [label, *([n.act] if n.act else [])], "combinator", shape=shape)
         self.join(ends, head)
         return [(head, self.rows[id(n)].output)]
 
     def aux_head(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
-        source = self.taps[-1].get(n.tap, tails) if n.tap else tails
+        # `from LABEL` names a statement of the sequence the head is in: the scope below this head's own
+        outer = self.taps[-2] if n.name else self.taps[-1]
+        source = outer.get(n.tap, tails) if n.tap else tails
         self.aux += 1
         ends = self.seq(n.body, source, level)
         self.join(ends, self.add("auxout", ["aux output"], "io", shape="plain"))
@@ -271,6 +355,21 @@ class Recorder:
 
 DRAW = {"sequence": Recorder.sequence, "residual": Recorder.residual, "join": Recorder.joined,
         "aux": Recorder.aux_head, "repeat": Recorder.repeat}
+
+
+def _find(rows, focus: str, network: Network):
+    """The row of the statement `focus` names: a module path (`layer1.0`), else the first whose path
+    ends in it (`1` in mobilenet is `blocks.1`)."""
+    named = [r for r in rows if r.node.name]
+    for r in named:
+        if r.path == focus:
+            return r
+    for r in named:
+        if r.path.endswith("." + focus):
+            return r
+    top = [n.name for n in network.body if n.name and not n.name.isdigit()]
+    raise CnnError(f"focus: no statement '{focus}' in {network.name}",
+                   hint=f"labels at the top: {', '.join(top)}; a nested one is written `layer1.0`" if top else None)
 
 
 # ---------------------------------------------------------------- styles
@@ -328,6 +427,7 @@ THEMES: dict[str, Theme] = {
 def _html(n: DNode, small: int, faint: str) -> str:
     first, *rest = [html.escape(s) for s in n.lines]
     top = f'<font point-size="{small}" color="{faint}">{html.escape(n.caption)}</font><br/>' if n.caption else ""
+    rest = ([html.escape(", ".join(n.folded))] if n.folded else []) + rest
     more = "".join(f'<br/><font point-size="{small}">{s}</font>' for s in rest)
     mark = f"  <b>{n.mark}</b>" if n.mark else ""
     return f"<{top}{first}{mark}{more}>"
@@ -386,6 +486,11 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
                 fill(sub, child)
 
     fill(g, diagram.root)
+    for row in diagram.rows:
+        with g.subgraph() as same:
+            same.attr(rank="same")
+            for a, b in zip(row, row[1:]):
+                same.edge(a, b, style="invis")
     for e in diagram.edges:
         attrs: dict[str, str] = {}
         if shapes and e.shape is not None:
