@@ -315,7 +315,11 @@ class Elaborator:
                 check_label(label, s.label.text)
             else:
                 check_label(label)
-        inline = label is not None and label.text == "_"
+        titled = isinstance(s, S.Group) and s.title is not None
+        if titled and label is not None:
+            raise CnnError(f'a titled group is display-only: it takes no label', label.span,
+                           f'write `{label.text}: < ... >` for a module, or `"{s.title.text}" < ... >` for a title')
+        inline = titled or label is not None and label.text == "_"
         if name is None and not inline and not (isinstance(s, S.Repeat) and label is None):
             name = scope.take(label)
         if isinstance(s, S.Layer):
@@ -327,7 +331,8 @@ class Elaborator:
             inner = scope if inline else Scope()
             children = self.stmts(s.branches[0], env, inner)
             self.count(1, s.span)
-            return Group(name="" if inline else name, span=s.span, call=call, children=tuple(children))
+            title = self.word(s.title, env) if titled else None
+            return Group(name="" if inline else name, span=s.span, call=call, children=tuple(children), title=title)
         if isinstance(s, S.Call):
             return self.call(s, env, scope, name, inline)
         if isinstance(s, S.Repeat):
@@ -424,7 +429,8 @@ class Elaborator:
             raise CnnError(f"block calls nested more than {MAX_CALL_DEPTH} deep ({chain} -> ...)", s.span,
                            "does a block call itself?")
         text = BlockCall(block=bname, formals=block.formals(), args=tuple((f, bound[f]) for f, _ in formals),
-                         given=tuple(given), keywords=len(given) - len(positional), span=s.span)
+                         given=tuple(given), keywords=len(given) - len(positional), span=s.span,
+                         title=None if block.decl.title is None else self.word(block.decl.title, local))
         self.call_stack.append(bname)
         try:
             body = block.decl.body

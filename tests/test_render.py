@@ -20,6 +20,7 @@ import pytest
 import cnndsl
 from cnndsl.backends.graphviz import has_dot, to_svg
 from cnndsl.cli import main
+from cnndsl.layers.attention import SqueezeExcite
 from cnndsl.layers.blocks import Add, Aux, Concat, Container, Residual
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +123,7 @@ def test_demo_default_depth(demo):
     for shape in ("32x32x3", "32x32x16", "16x16x32", "16x16x24", "1x1x24", "10"):
         assert shape in labels, shape
     assert "basic(16)" in s.node_text() and "down(32)" in s.node_text()
-    assert "conv 3x3x16 p1 bn relu" in s.node_text()  # kind and key options (same = p1 for 3x3)
+    assert "stem 3x3 conv, 16 BN, ReLU" in s.node_text()  # the label over the lecture's words, fused parts under
 
 
 @needs_dot
@@ -224,11 +225,11 @@ gap; fc 1000
 @needs_dot
 def test_resnet152_collapsed_and_expanded():
     net = cnndsl.parse(RESNET152)
-    s = svg(net)
+    s = svg(net, fold=False)
     # input, conv, maxpool, 4 x (bottleneck + unit x N), gap, fc, output
     assert len(s.nodes) == 1 + 2 + 8 + 2 + 1  # 14, well under the 40 a slide can take
     assert s.marks() == [2, 2, 7, 35]
-    e = svg(net, expand=True)
+    e = svg(net, expand=True, fold=False)
     blocks = 3 + 8 + 36 + 3  # 50 bottlenecks: 152 = 1 stem conv + 50 x 3 convs + 1 fc
     convs = 1 + blocks * 3 + 4  # plus 4 projection shortcuts
     leaves = convs + 3  # maxpool, gap, fc
@@ -243,15 +244,17 @@ def test_shipped_resnet152():
         pytest.skip("architectures/resnet152.cnn not shipped yet (the inline program above stands in)")
     net = cnndsl.parse_file(path)
     # input; conv1, bn1, relu, maxpool; layer1..4 (one stage call each); gap, fc; output
-    s = svg(net)
+    s = svg(net, fold=False)
     assert len(s.nodes) == 1 + 4 + 4 + 2 + 1 <= 40
+    # folded: bn1 and relu are lines of conv1's node
+    assert len(svg(net).nodes) == 1 + 2 + 4 + 2 + 1
     # the stages opened: bottleneck_down(c, s) and bottleneck(c) x (n - 1) each, n = 3, 8, 36, 3
-    d1 = svg(net, depth=1)
+    d1 = svg(net, depth=1, fold=False)
     assert len(d1.nodes) == 1 + 4 + 4 * 2 + 2 + 1
     assert d1.marks() == [2, 2, 7, 35]
     # every layer: a bottleneck is conv, bn, relu, conv, bn, relu, conv, bn (8), a stage's first one
     # adds downsample's conv and bn; 3 + 8 + 36 + 3 = 50 bottlenecks, one add each
-    x = svg(net, expand=True)
+    x = svg(net, expand=True, fold=False)
     leaves = 4 + 50 * 8 + 4 * 2 + 2
     assert len(x.nodes) == leaves + 50 + 2 == 466
     assert len(x.ids("add")) == 50
@@ -260,15 +263,21 @@ def test_shipped_resnet152():
 def _expected(network) -> tuple[int, int]:
     """(nodes, edges) of the fully expanded drawing, counted from the IR alone: one node per leaf
     layer, per residual / add / concat join, per aux head's output, plus input and output; one
-    edge into every node except the input, and one more into each join for each extra branch."""
+    edge into every node except the input, and one more into each join for each extra branch.
+    An opened `se` is four nodes (pool, fc, fc, the multiply) and five edges (the input into the
+    pool and into the multiply, three along the side branch)."""
     nodes = edges = 0
 
     def walk(seq):
         nonlocal nodes, edges
         for n in seq:
-            if not isinstance(n, Container):
+            if isinstance(n, SqueezeExcite):
+                nodes += 4
+                edges += 5
+            elif not isinstance(n, Container):
                 nodes += 1
                 edges += 1
+            if not isinstance(n, Container):
                 continue
             for b in n.branches():
                 walk(b)
@@ -300,7 +309,7 @@ def test_every_architecture_renders(path):
     into_output = [e for e in s.edges if re.search(r"->output\d+$", s.title(e))]
     assert [" ".join(s.texts(e)) for e in into_output] == ["x".join(map(str, out))]
     nodes, edges = _expected(net)
-    x = svg(net, expand=True)
+    x = svg(net, expand=True, fold=False)
     assert (len(x.nodes), len(x.edges)) == (nodes, edges)
     assert x.marks() == []
 

@@ -388,7 +388,7 @@ class Theme:
 
 
 LEGEND = {  # style -> legend text, in legend order
-    "conv": "convolution", "pool": "pooling", "norm": "normalization", "act": "activation",
+    "conv": "convolution", "depthwise": "depthwise conv", "pool": "pooling", "norm": "normalization", "act": "activation",
     "fc": "fully connected", "attention": "attention", "block": "block", "combinator": "add / concat",
     "aux": "aux head", "other": "other",
 }
@@ -398,7 +398,7 @@ THEMES: dict[str, Theme] = {
         background="white", text="#1f2328", edge="#57606a", edge_label="#57606a", shortcut="#c2185b",
         aux="#8250df", cluster="#8c959f", cluster_fill="#f6f8fa",
         families={
-            "conv": ("#cfe2ff", "#3d74b6"), "pool": ("#d3f0d8", "#3f8f52"), "norm": ("#fff1c2", "#b08800"),
+            "conv": ("#cfe2ff", "#3d74b6"), "depthwise": ("#9ec5fe", "#1f4e8c"), "pool": ("#d3f0d8", "#3f8f52"), "norm": ("#fff1c2", "#b08800"),
             "act": ("#ffe0c7", "#c8641e"), "fc": ("#ecd9f7", "#8250df"), "attention": ("#c9ecef", "#1b8a94"),
             "block": ("#e3e7ff", "#4b5bb8"), "combinator": ("#eceff1", "#57606a"), "aux": ("#f3e8ff", "#8250df"),
             "other": ("#ffffff", "#8c959f"), "io": ("white", "white"),
@@ -407,7 +407,7 @@ THEMES: dict[str, Theme] = {
         background="#0d1117", text="#e6edf3", edge="#8b949e", edge_label="#a5b0bb", shortcut="#ff7b9c",
         aux="#c297ff", cluster="#6e7681", cluster_fill="#161b22",
         families={
-            "conv": ("#1c3a5e", "#79b8ff"), "pool": ("#1d4428", "#7ee2a8"), "norm": ("#4a3b06", "#e3b341"),
+            "conv": ("#1c3a5e", "#79b8ff"), "depthwise": ("#0c2a52", "#b6d8ff"), "pool": ("#1d4428", "#7ee2a8"), "norm": ("#4a3b06", "#e3b341"),
             "act": ("#5a2d0c", "#ffa657"), "fc": ("#3c1e5a", "#d2a8ff"), "attention": ("#0f3f44", "#56d4dd"),
             "block": ("#262c5c", "#a5b4ff"), "combinator": ("#30363d", "#c9d1d9"), "aux": ("#2e1f47", "#c297ff"),
             "other": ("#161b22", "#8b949e"), "io": ("#0d1117", "#0d1117"),
@@ -416,7 +416,7 @@ THEMES: dict[str, Theme] = {
         background="white", text="black", edge="black", edge_label="#333333", shortcut="black",
         aux="black", cluster="#555555", cluster_fill="white",
         families={
-            "conv": ("#d9d9d9", "black"), "pool": ("#ffffff", "black"), "norm": ("#f0f0f0", "black"),
+            "conv": ("#d9d9d9", "black"), "depthwise": ("#a6a6a6", "black"), "pool": ("#ffffff", "black"), "norm": ("#f0f0f0", "black"),
             "act": ("#ffffff", "black"), "fc": ("#bfbfbf", "black"), "attention": ("#e6e6e6", "black"),
             "block": ("#cccccc", "black"), "combinator": ("#ffffff", "black"), "aux": ("#ffffff", "black"),
             "other": ("#ffffff", "black"), "io": ("white", "white"),
