@@ -246,7 +246,10 @@ class Elaborator:
                 raise CnnError(f"'use' of an absolute path: {item.path}", item.span,
                                "use a path relative to this file (or allow it with --allow-outside)")
             target = (base / rel).resolve()
-            if not self.allow_outside and not target.is_relative_to(base):
+            library = shipped().get(rel.stem) if rel.name == item.path and rel.suffix == ".cnn" else None
+            if library is not None and not target.exists():  # `use "googlenet.cnn"`: a shipped network's blocks
+                target = library = library.resolve()
+            elif not self.allow_outside and not target.is_relative_to(base):
                 raise CnnError(f"'use' reaches outside this file's folder: {item.path}", item.span,
                                "keep used files beside or below the program (or allow it with --allow-outside)")
             key = str(target)
@@ -260,13 +263,11 @@ class Elaborator:
             self.files.append(key)
             text = read_source(target, item.span)
             shown = str(Path(program.file).parent / rel) if not program.file.startswith("<") else item.path
+            if target == library:  # its own `use` lines start beside it
+                shown = str(target)
             used = S.parse_program(text, shown)
             self.texts[used.file] = text
-            for sub in used.items:
-                if not isinstance(sub, (S.BlockDecl, S.UseDecl)):
-                    raise CnnError("a used file may hold only blocks and 'use' lines", sub.span,
-                                   "move this line into the program that uses the file")
-            self.load_uses(used, [*stack, key])
+            self.load_uses(used, [*stack, key])  # only its blocks are taken: a whole network's other lines are not
             for sub in used.items:
                 if isinstance(sub, S.BlockDecl):
                     self.add_block(sub, used.file)
