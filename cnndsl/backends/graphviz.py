@@ -24,6 +24,8 @@ Example:
 from __future__ import annotations
 
 import html
+import re
+import math
 import shutil
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +61,7 @@ class DEdge:
     head: str
     shape: Shape | None
     kind: str = "flow"  # flow, branch, shortcut, aux
+    cut: bool = False  # ends a column of a fitted drawing: it takes no part in ranking
 
 
 @dataclass
@@ -81,6 +84,8 @@ class Diagram:
     edges: list[DEdge] = field(default_factory=list)
     root: Cluster = field(default_factory=lambda: Cluster("root", ""))
     rows: list[list[str]] = field(default_factory=list)  # nodes on one rank, in this order left to right
+    fit: tuple[int, int] | None = None  # the target size in pixels; the columns' first nodes are in `rows[0]`
+    pad: tuple[float, float] = (0.3, 0.3)  # inches around the drawing, across and along: what a fit widens
 
     def families(self) -> list[str]:
         """The styles drawn, in legend order."""
@@ -372,6 +377,89 @@ def _find(rows, focus: str, network: Network):
                    hint=f"labels at the top: {', '.join(top)}; a nested one is written `layer1.0`" if top else None)
 
 
+# ---------------------------------------------------------------- fitting a slide
+
+# Rough sizes in inches, for choosing the columns only (`ratio` then makes the aspect exact): one rank
+# along the flow, one node across it, per direction; and the title with its legend.
+RANK = {"TB": 0.78, "LR": 2.5}
+ACROSS = {"TB": 2.1, "LR": 0.62}
+TITLE = 0.9
+
+
+def snake(diagram: Diagram, size: tuple[int, int]) -> None:
+    """Break the flow into columns (rows with `LR`) side by side so that the drawing's aspect comes
+    near `size`'s: each break is an edge that is the only one across its rank and leaves no box
+    cut in two. The break edges stop ranking and the columns' first nodes share the first rank."""
+    level = _levels(diagram)
+    ranks = max(level.values()) + 1
+    crossing = [0] * (ranks + 1)
+    for e in diagram.edges:
+        crossing[level[e.tail] + 1] += 1
+        crossing[level[e.head] + 1] -= 1
+    for b in range(1, ranks + 1):
+        crossing[b] += crossing[b - 1]
+    inside = [False] * (ranks + 1)  # a rank boundary inside a top-level box
+    for c in diagram.root.children:
+        ls = [level[n] for n in c.all_nodes()]
+        for b in range(min(ls) + 1, max(ls) + 1):
+            inside[b] = True
+    into: dict[int, list[DEdge]] = {}
+    for e in diagram.edges:
+        into.setdefault(level[e.head], []).append(e)
+    cuts = [b for b in range(2, ranks - 1) if crossing[b] == 1 and not inside[b]
+            and len(into.get(b, [])) == 1 and into[b][0].kind in ("flow", "branch")
+            and level[into[b][0].tail] == b - 1]
+    wide = [0] * ranks
+    for nid, lv in level.items():
+        wide[lv] += 1
+    target = size[0] / size[1]
+
+    def aspect(bounds: list[int]) -> float:
+        spans = list(zip([0, *bounds], [*bounds, ranks]))
+        along = max(b - a for a, b in spans) * RANK[diagram.rankdir]
+        across = sum(max(wide[a:b]) * ACROSS[diagram.rankdir] + 0.3 for a, b in spans)
+        w, h = (across, along) if diagram.rankdir == "TB" else (along, across)
+        return w / (h + TITLE)
+
+    best: list[int] = []
+    for k in range(2, min(len(cuts) + 1, 16) + 1):
+        bounds: list[int] = []
+        for j in range(1, k):  # the break nearest to an even share of the ranks
+            later = [b for b in cuts if not bounds or b > bounds[-1] + 1]
+            if later:
+                bounds.append(min(later, key=lambda b: abs(b - j * ranks / k)))
+        if abs(math.log(aspect(bounds) / target)) < abs(math.log(aspect(best) / target)):
+            best = bounds
+    heads = [next(n for n in diagram.nodes)]
+    for b in best:
+        (e,) = into[b]
+        e.cut = True
+        heads.append(e.head)
+    if len(heads) > 1:
+        diagram.rows.insert(0, heads)
+    diagram.fit = size
+
+
+def _levels(diagram: Diagram) -> dict[str, int]:
+    """Each node's rank as `dot` would give it: the longest path to it from a node with no input."""
+    into: dict[str, list[str]] = {n: [] for n in diagram.nodes}
+    out: dict[str, list[str]] = {n: [] for n in diagram.nodes}
+    for e in diagram.edges:
+        into[e.head].append(e.tail)
+        out[e.tail].append(e.head)
+    waiting = {n: len(v) for n, v in into.items()}
+    level = {n: 0 for n in diagram.nodes}
+    ready = [n for n, k in waiting.items() if k == 0]
+    while ready:
+        n = ready.pop()
+        for m in out[n]:
+            level[m] = max(level[m], level[n] + 1)
+            waiting[m] -= 1
+            if waiting[m] == 0:
+                ready.append(m)
+    return level
+
+
 # ---------------------------------------------------------------- styles
 
 @dataclass(frozen=True)
@@ -453,9 +541,13 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
     g = graphviz.Digraph(diagram.title or "network")
     graph = {"rankdir": diagram.rankdir, "bgcolor": t.background, "fontname": FONT, "fontcolor": t.text,
              "label": _legend(diagram, t), "labelloc": "t", "labeljust": "c", "ranksep": "0.3", "nodesep": "0.3",
-             "newrank": "true", "outputorder": "edgesfirst", "ordering": "out", "pad": "0.3"}
+             "newrank": "true", "outputorder": "edgesfirst", "ordering": "out",
+             "pad": f"{diagram.pad[0]:.3f},{diagram.pad[1]:.3f}"}
     if dpi:
         graph["dpi"] = str(dpi)
+    if diagram.fit:  # the target size at 96 dpi (the pad has made the aspect its own)
+        w, h = diagram.fit
+        graph.update(size=f"{w / 96:.3f},{h / 96:.3f}!", dpi="96")
     g.attr("graph", **graph)
     g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="14", fontcolor=t.text,
            height="0.36", margin="0.14,0.05", penwidth="1.3")
@@ -495,7 +587,9 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
         attrs: dict[str, str] = {}
         if shapes and e.shape is not None:
             attrs["label"] = " " + fmt_shape(e.shape) + " "
-        if e.kind == "flow":
+        if e.cut:
+            attrs["constraint"] = "false"
+        elif e.kind == "flow":
             attrs["weight"] = "8"
         elif e.kind == "shortcut":
             attrs.update(color=t.shortcut, fontcolor=t.shortcut, penwidth="1.8", weight="0")
@@ -520,7 +614,27 @@ def to_dot(network: Network, **kwargs: Any) -> str:
         CnnError: an unknown or bad option.
     """
     opts = options(**kwargs)
-    return emit(Recorder(network, opts).diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+    diagram = Recorder(network, opts).diagram
+    text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+    if opts.fit:
+        snake(diagram, parse_fit(opts.fit))
+        text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+        if has_dot():  # measured, then padded to the exact aspect
+            w, h, = _size(text)
+            (tw, th), (px, py) = diagram.fit, diagram.pad
+            grow = tw / th * h - w
+            diagram.pad = (px + grow / 2, py) if grow > 0 else (px, py - grow * th / tw / 2)
+            text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+    return text
+
+
+def _size(dot: str) -> tuple[float, float]:
+    """The laid-out drawing's width and height in inches, pad included (`dot -Tplain`)."""
+    import graphviz
+
+    first = graphviz.Source(dot).pipe(format="plain").split(b"\n", 1)[0].split()
+    pad = [float(v) for v in re.search(r'pad="([\d.]+),([\d.]+)"', dot).groups()]
+    return float(first[2]) + 2 * pad[0], float(first[3]) + 2 * pad[1]
 
 
 def has_dot() -> bool:
