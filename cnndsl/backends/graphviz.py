@@ -86,6 +86,7 @@ class Diagram:
     rows: list[list[str]] = field(default_factory=list)  # nodes on one rank, in this order left to right
     fit: tuple[int, int] | None = None  # the target size in pixels; the columns' first nodes are in `rows[0]`
     pad: tuple[float, float] = (0.3, 0.3)  # inches around the drawing, across and along: what a fit widens
+    font: float = 1.0  # every font size times this: a fit's text reaches MIN_TEXT_PX at the target size
 
     def families(self) -> list[str]:
         """The styles drawn, in legend order."""
@@ -384,6 +385,8 @@ def _find(rows, focus: str, network: Network):
 RANK = {"TB": 0.78, "LR": 2.5}
 ACROSS = {"TB": 2.1, "LR": 0.62}
 TITLE = 0.9
+SMALL = 11  # the smallest font drawn, in points: edge labels, captions, folded parts
+MIN_TEXT_PX = 14  # at a fit's target size
 
 
 def snake(diagram: Diagram, size: tuple[int, int]) -> None:
@@ -392,23 +395,18 @@ def snake(diagram: Diagram, size: tuple[int, int]) -> None:
     cut in two. The break edges stop ranking and the columns' first nodes share the first rank."""
     level = _levels(diagram)
     ranks = max(level.values()) + 1
-    crossing = [0] * (ranks + 1)
+    across: list[list[DEdge]] = [[] for _ in range(ranks + 1)]  # the edges across each rank boundary
     for e in diagram.edges:
-        crossing[level[e.tail] + 1] += 1
-        crossing[level[e.head] + 1] -= 1
-    for b in range(1, ranks + 1):
-        crossing[b] += crossing[b - 1]
+        for b in range(level[e.tail] + 1, level[e.head] + 1):
+            across[b].append(e)
     inside = [False] * (ranks + 1)  # a rank boundary inside a top-level box
     for c in diagram.root.children:
         ls = [level[n] for n in c.all_nodes()]
         for b in range(min(ls) + 1, max(ls) + 1):
             inside[b] = True
-    into: dict[int, list[DEdge]] = {}
-    for e in diagram.edges:
-        into.setdefault(level[e.head], []).append(e)
-    cuts = [b for b in range(2, ranks - 1) if crossing[b] == 1 and not inside[b]
-            and len(into.get(b, [])) == 1 and into[b][0].kind in ("flow", "branch")
-            and level[into[b][0].tail] == b - 1]
+    # a break: every edge across it leaves one node of the rank before, on the main path
+    cuts = [b for b in range(2, ranks - 1) if not inside[b] and len({e.tail for e in across[b]}) == 1
+            and all(e.kind in ("flow", "branch") and level[e.tail] == b - 1 for e in across[b])]
     wide = [0] * ranks
     for nid, lv in level.items():
         wide[lv] += 1
@@ -432,9 +430,9 @@ def snake(diagram: Diagram, size: tuple[int, int]) -> None:
             best = bounds
     heads = [next(n for n in diagram.nodes)]
     for b in best:
-        (e,) = into[b]
-        e.cut = True
-        heads.append(e.head)
+        for e in across[b]:
+            e.cut = True
+        heads.append(across[b][0].head)  # one per column: the others share its rank already
     if len(heads) > 1:
         diagram.rows.insert(0, heads)
     diagram.fit = size
@@ -512,7 +510,7 @@ THEMES: dict[str, Theme] = {
 }
 
 
-def _html(n: DNode, small: int, faint: str) -> str:
+def _html(n: DNode, small: str, faint: str) -> str:
     first, *rest = [html.escape(s) for s in n.lines]
     top = f'<font point-size="{small}" color="{faint}">{html.escape(n.caption)}</font><br/>' if n.caption else ""
     rest = ([html.escape(", ".join(n.folded))] if n.folded else []) + rest
@@ -521,13 +519,13 @@ def _html(n: DNode, small: int, faint: str) -> str:
     return f"<{top}{first}{mark}{more}>"
 
 
-def _legend(diagram: Diagram, theme: Theme) -> str:
+def _legend(diagram: Diagram, theme: Theme, pt) -> str:
     cells = []
     for style in diagram.families() + (["aux"] if any(n.aux for n in diagram.nodes.values()) else []):
         fill, border = theme.families[style]
         cells.append(f'<td bgcolor="{fill}" color="{border}" border="1" cellpadding="3">'
-                      f'<font point-size="11">{html.escape(LEGEND[style])}</font></td>')
-    title = f'<tr><td colspan="{max(1, len(cells))}" border="0"><font point-size="20"><b>' \
+                      f'<font point-size="{pt(11)}">{html.escape(LEGEND[style])}</font></td>')
+    title = f'<tr><td colspan="{max(1, len(cells))}" border="0"><font point-size="{pt(20)}"><b>' \
             f'{html.escape(diagram.title)}</b></font></td></tr>'
     legend = f"<tr>{''.join(cells)}</tr>" if cells else ""
     return f'<<table border="0" cellspacing="4" cellpadding="2">{title}{legend}</table>>'
@@ -538,9 +536,13 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
     import graphviz
 
     t = THEMES[theme_name]
+
+    def pt(size: float) -> str:
+        return f"{size * diagram.font:.3g}"
+
     g = graphviz.Digraph(diagram.title or "network")
     graph = {"rankdir": diagram.rankdir, "bgcolor": t.background, "fontname": FONT, "fontcolor": t.text,
-             "label": _legend(diagram, t), "labelloc": "t", "labeljust": "c", "ranksep": "0.3", "nodesep": "0.3",
+             "label": _legend(diagram, t, pt), "labelloc": "t", "labeljust": "c", "ranksep": "0.3", "nodesep": "0.3",
              "newrank": "true", "outputorder": "edgesfirst", "ordering": "out",
              "pad": f"{diagram.pad[0]:.3f},{diagram.pad[1]:.3f}"}
     if dpi:
@@ -549,19 +551,19 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
         w, h = diagram.fit
         graph.update(size=f"{w / 96:.3f},{h / 96:.3f}!", dpi="96")
     g.attr("graph", **graph)
-    g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="14", fontcolor=t.text,
+    g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize=pt(14), fontcolor=t.text,
            height="0.36", margin="0.14,0.05", penwidth="1.3")
-    g.attr("edge", fontname=FONT, fontsize="11", fontcolor=t.edge_label, color=t.edge, arrowsize="0.7",
+    g.attr("edge", fontname=FONT, fontsize=pt(SMALL), fontcolor=t.edge_label, color=t.edge, arrowsize="0.7",
            penwidth="1.2")
 
     def put(target, nid: str) -> None:
         n = diagram.nodes[nid]
         fill, border = t.families[n.style]
-        attrs = {"label": _html(n, 11, t.edge_label), "fillcolor": fill, "color": border}
+        attrs = {"label": _html(n, pt(SMALL), t.edge_label), "fillcolor": fill, "color": border}
         if n.shape == "circle":
             attrs.update(shape="circle", style="filled", width="0.3", height="0.3", margin="0.02", fixedsize="false")
         elif n.shape == "plain":
-            attrs.update(shape="plaintext", style="", fontsize="12")
+            attrs.update(shape="plaintext", style="", fontsize=pt(12))
         if n.aux:
             attrs.update(style=attrs.get("style", "rounded,filled") + ",dashed", color=t.aux)
         target.node(nid, **attrs)
@@ -574,7 +576,7 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
                 style = "rounded,filled" if child.style == "group" else "rounded,dashed"
                 sub.attr(label=child.label, style=style, color=t.aux if child.style == "aux" else t.cluster,
                          fillcolor=t.cluster_fill,
-                         fontcolor=t.text, fontsize="13", labeljust="l", margin="10")
+                         fontcolor=t.text, fontsize=pt(13), labeljust="l", margin="10")
                 fill(sub, child)
 
     fill(g, diagram.root)
@@ -619,9 +621,15 @@ def to_dot(network: Network, **kwargs: Any) -> str:
     if opts.fit:
         snake(diagram, parse_fit(opts.fit))
         text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
-        if has_dot():  # measured, then padded to the exact aspect
-            w, h, = _size(text)
+        if has_dot():  # measured: fonts grown until the smallest reads at the target size, then padded
             (tw, th), (px, py) = diagram.fit, diagram.pad
+            w, h = _size(text)
+            for _ in range(3):
+                small = SMALL * diagram.font * tw / max(w, tw / th * h) / 72  # in pixels at the target size
+                if small >= MIN_TEXT_PX + 0.5 or diagram.font >= 3:  # a margin for the rounding of sizes
+                    break
+                diagram.font = min(3.0, diagram.font * MIN_TEXT_PX / small * 1.15)
+                w, h = _size(emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi))
             grow = tw / th * h - w
             diagram.pad = (px + grow / 2, py) if grow > 0 else (px, py - grow * th / tw / 2)
             text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
