@@ -110,7 +110,7 @@ def parse_fit(text: str) -> tuple[int, int]:
             if sep == ":":
                 return RATIOS.get(text, (round(1080 * int(a) / int(b)), 1080))
             return int(a), int(b)
-    raise CnnError(f"fit must be a ratio such as 16:9 or 4:3, or a size in pixels such as 1920x1080, got {text!r}")
+    raise CnnError(f"--fit must be a ratio such as 16:9 or 4:3, or a size in pixels such as 1920x1080, got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,8 @@ class Recorder:
         if self.opts.fold and n.family in FOLDED and self.host and times == 1 and [t for t, _ in tails] == [self.host]:
             self.diagram.nodes[self.host].folded += [main, *fused]
             return [(self.host, row.output)]
-        gate = n.gate(row.input) if self.opts.expand or level < self.opts.depth else ()
+        opened = self.opts.expand or level < self.opts.depth or self.opts.focus is not None
+        gate = n.gate(row.input) if opened else ()
         if gate:
             return self.gated(n, row, tails, gate)
         lines = [main]
@@ -374,7 +375,7 @@ def _find(rows, focus: str, network: Network):
         if r.path.endswith("." + focus):
             return r
     top = [n.name for n in network.body if n.name and not n.name.isdigit()]
-    raise CnnError(f"focus: no statement '{focus}' in {network.name}",
+    raise CnnError(f"--focus: no statement '{focus}' in {network.name}",
                    hint=f"labels at the top: {', '.join(top)}; a nested one is written `layer1.0`" if top else None)
 
 
@@ -610,7 +611,10 @@ def to_dot(network: Network, **kwargs: Any) -> str:
         network: the IR.
         **kwargs: `depth` (block calls opened, default 0), `expand` (open everything),
             `rankdir` ("TB" or "LR"), `shapes` (edge labels), `params` (param counts on nodes),
-            `theme` ("light", "dark", "print"), `title` (default: the network's name), `dpi`.
+            `theme` ("light", "dark", "print"), `title` (default: the network's name), `dpi`,
+            `fold` (batch norms and activations folded into the layer before; default True),
+            `fit` ("16:9", "4:3", "1920x1080": columns, fonts and padding for that size; measured
+            with `dot` when it is installed), `focus` (a statement's label or path, drawn alone).
 
     Raises:
         CnnError: an unknown or bad option.
@@ -626,7 +630,7 @@ def to_dot(network: Network, **kwargs: Any) -> str:
             w, h = _size(text)
             for _ in range(3):
                 small = SMALL * diagram.font * tw / max(w, tw / th * h) / 72  # in pixels at the target size
-                if small >= MIN_TEXT_PX + 0.5 or diagram.font >= 3:  # a margin for the rounding of sizes
+                if small >= MIN_TEXT_PX + 1 or diagram.font >= 3:  # a margin for the rounding of sizes
                     break
                 diagram.font = min(3.0, diagram.font * MIN_TEXT_PX / small * 1.15)
                 w, h = _size(emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi))

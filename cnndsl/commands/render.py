@@ -25,6 +25,12 @@ def add_parser(sub):
     p.add_argument("--no-shapes", dest="shapes", action="store_false", help="leave the shapes off the edges")
     p.add_argument("--params", action="store_true", help="show each node's parameter count")
     p.add_argument("--theme", choices=("light", "dark", "print"), default="light", help="colors (default light)")
+    p.add_argument("--fit", metavar="RATIO", help="fit a slide: 16:9, 4:3 or WxH pixels; a long chain is laid out in "
+                                                 "columns, fonts sized so text reads at that size")
+    p.add_argument("--focus", metavar="LABEL", help="draw only that statement, opened (a label, or a nested name "
+                                                    "such as layer1.0)")
+    p.add_argument("--no-fold", dest="fold", action="store_false",
+                   help="draw batch norms and activations as nodes of their own (default: folded into the layer before)")
     p.add_argument("--title", help="the diagram's title (default: the program's `network NAME \"TITLE\"`, else its name); any Unicode")
     return p
 
@@ -44,7 +50,8 @@ def run(args) -> int:
     fmt = output_format(args.output) if args.output else "dot"
     net = load(args.file, args)
     data = render(net, fmt, depth=args.depth, expand=args.expand, rankdir=args.rankdir, shapes=args.shapes,
-                  params=args.params, theme=args.theme, title=args.title)
+                  params=args.params, theme=args.theme, title=args.title, fold=args.fold, fit=args.fit,
+                  focus=args.focus)
     if args.output:
         try:
             Path(args.output).write_bytes(data)
