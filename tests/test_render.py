@@ -409,3 +409,171 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["render", str(src), "--depth", "-1"]) == 2
     assert main(["render", str(src)]) == 0
     assert capsys.readouterr().out.startswith("digraph")
+
+
+# ---------------------------------------------------------------- lecture figures (issue 14)
+
+def _dot_edges(dot: str) -> list[tuple[str, str, str]]:
+    """(tail, head, label) of every labeled edge of DOT text."""
+    return re.findall(r'^\s*(\w+) -> (\w+) \[label=" ([\dx]+) "', dot, re.MULTILINE)
+
+
+def _node_of(dot: str, text: str) -> str:
+    """The id of the one node whose label holds `text`."""
+    (nid,) = re.findall(rf'^\s*(\w+) \[label=<[^\n]*\b{re.escape(text)}\b', dot, re.MULTILINE)
+    return nid
+
+
+def test_aux_heads_leave_their_taps():
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "googlenet.cnn"))
+    edges = _dot_edges(dot)
+    # GoogLeNet's Table 1: inception (4a) outputs 14x14x512, inception (4d) 14x14x528; the heads are
+    # declared after inception5b (7x7x1024), which must feed neither
+    for tap, shape in (("inception4a", "14x14x512"), ("inception4d", "14x14x528")):
+        into_aux = [(h, s) for t, h, s in edges if t == _node_of(dot, tap) and h != "" and re.search(
+            rf"^\s*{h} \[[^\n]*dashed", dot, re.MULTILINE)]
+        assert [s for _, s in into_aux] == [shape], (tap, into_aux)
+    assert not [e for e in edges if e[0] == _node_of(dot, "inception5b") and e[2] != "7x7x1024"]
+    # two statements: the head taps b1 (8x8x4), not b2 (8x8x6) just before it
+    dot = cnndsl.to_dot(cnndsl.parse("input 8x8x4; b1: conv 3x3x4 same; b2: conv 3x3x6 same; "
+                                     "aux from b1 < gap; fc 3 >; gap"))
+    (gap_aux,) = [h for t, h, s in _dot_edges(dot) if t == _node_of(dot, "b1") and s == "8x8x4"
+                  and h.startswith("gap")]
+    assert re.search(rf"^\s*{gap_aux} \[[^\n]*dashed", dot, re.MULTILINE)
+
+
+@needs_dot
+def test_concat_branches_left_to_right_in_source_order():
+    net = cnndsl.parse("""input 28x28x192
+    block inception(c1, c3r, c3, c5r, c5, pool) {
+      concat <
+        branch1: conv 1x1x{c1} nobias bn relu
+      | branch2: < conv 1x1x{c3r} nobias bn relu; conv 3x3x{c3} p1 nobias bn relu >
+      | branch3: < conv 1x1x{c5r} nobias bn relu; conv 3x3x{c5} p1 nobias bn relu >
+      | branch4: < maxpool 3 s1 p1 ceil; conv 1x1x{pool} nobias bn relu >
+      >
+    }
+    inception3a: inception(64, 96, 128, 16, 32, 32)""")
+    s = svg(net, depth=1)
+    x = {" ".join(s.texts(n)): float(n.find(f"{NS}text").get("x")) for n in s.nodes}
+    heads = [next(v for k, v in x.items() if w in k) for w in ("1x1 conv, 64", "1x1 conv, 96", "1x1 conv, 16",
+                                                                "max pool 3x3")]
+    assert heads == sorted(heads), x  # channel order: 64, then 128 (from 96), 32 (from 16), 32 (after the pool)
+    assert "28x28x256" in s.edge_labels()  # 64 + 128 + 32 + 32
+
+
+def test_lecture_words():
+    dot = cnndsl.to_dot(cnndsl.parse("input 224x224x3; conv 7x7x64 s2 p3 nobias bn relu; maxpool 3 s2 p1; "
+                                     "dwconv 3x3 p1; conv 1x1x128 g4; gap; fc 1000"))
+    for words in ("7x7 conv, 64 /2<br/>", "BN, ReLU", "max pool 3x3 /2", "<3x3 depthwise>", "1x1 conv, 128, 4 groups",
+                  "global avg pool", "fc 1000"):
+        assert words in dot, words
+    assert "#9ec5fe" in dot  # the depthwise conv's own colour
+
+
+def test_fold_bottleneck_at_depth_two():
+    net = cnndsl.parse_file(ROOT / "architectures" / "resnet50.cnn")
+    nodes = lambda dot: re.findall(r"^\s*(\w+) \[label=", dot, re.MULTILINE)  # noqa: E731
+    # layer1.1 is a Bottleneck: conv1 (+ bn1, relu), conv2 (+ bn2, relu), conv3 (+ bn3), the add (+ relu),
+    # inside input and output
+    folded = nodes(cnndsl.to_dot(net, focus="layer1.1"))
+    assert len(folded) - 2 == 4 <= 5
+    assert len(nodes(cnndsl.to_dot(net, focus="layer1.1", fold=False))) - 2 == 8 + 1  # 3 convs, 3 bns, 2 relus, add
+    # at depth 2 the whole network: input; conv1 (bn1, relu folded); each of the 4 stages opens to its
+    # first Bottleneck and one repeated Bottleneck, 4 nodes each, plus the first one's projection
+    # (conv, bn folded); maxpool, gap, fc; output
+    assert len(nodes(cnndsl.to_dot(net, depth=2))) == 1 + 1 + 4 * (2 * 4 + 1) + 3 + 1
+
+
+@needs_dot
+@pytest.mark.parametrize("depth", [0, 1])
+@pytest.mark.parametrize("path", ARCHITECTURES, ids=[p.stem for p in ARCHITECTURES])
+def test_fit_16_9(path, depth):
+    s = to_svg(cnndsl.parse_file(path), fit="16:9", depth=depth)
+    width, height = (float(v) for v in re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', s).groups())
+    assert abs(width / height / (16 / 9) - 1) <= 0.2, (width, height)
+    if depth == 0:  # the smallest text, 11 pt scaled by the drawing's transform, read at 1920x1080
+        scale = float(re.search(r"scale\(([\d.]+)", s).group(1))
+        smallest = min(float(v) for v in re.findall(r'font-size="([\d.]+)"', s))
+        assert smallest * scale * 1920 / width >= 13.5, smallest * scale
+
+
+def test_fit_columns_and_errors():
+    net = cnndsl.parse_file(ROOT / "architectures" / "vgg16.cnn")
+    dot = cnndsl.to_dot(net, fit="16:9")
+    assert "constraint=false" in dot and "rank=same" in dot  # a column break
+    for bad in ("16/9", "0:9", "x", "16:9:1"):
+        with pytest.raises(cnndsl.CnnError, match="--fit"):
+            cnndsl.to_dot(net, fit=bad)
+
+
+FOCUSED = [(p, n.name) for p in ARCHITECTURES for n in cnndsl.parse_file(p).body if n.name and not n.name.isdigit()]
+
+
+@pytest.mark.parametrize("path,label", FOCUSED, ids=[f"{p.stem}-{n}" for p, n in FOCUSED])
+def test_focus_every_top_level_label(path, label):
+    net = cnndsl.parse_file(path)
+    row = next(r for r in cnndsl.analyze(net).rows if r.path == label)
+    dot = cnndsl.to_dot(net, focus=label)
+    edges = _dot_edges(dot)
+    assert [s for t, _, s in edges if t.startswith("input")][:1] == ["x".join(map(str, row.input))]
+    if not row.node.head:  # an aux head passes its input on; what it draws ends in `aux output`
+        assert [s for _, h, s in edges if h.startswith("output")] == ["x".join(map(str, row.output))]
+    assert label in dot
+
+
+def test_focus_examples(capsys):
+    # GoogLeNet Table 1: inception (3a) takes 28x28x192 and gives 28x28x256
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "googlenet.cnn"), focus="inception3a")
+    edges = _dot_edges(dot)
+    assert [s for t, _, s in edges if t.startswith("input")] == ["28x28x192"] * 4
+    assert [s for _, h, s in edges if h.startswith("output")] == ["28x28x256"]
+    # SE-ResNet-50's first block: 56x56x64 in, 256 out; the SE gate opened: pool to 1x1x256, fc to
+    # 256 / 16 = 16, fc back to 256, multiplying the main path
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "se_resnet50.cnn"), focus="layer1.0")
+    labels = [s for _, _, s in _dot_edges(dot)]
+    assert labels[0] == "56x56x64" and labels[-1] == "56x56x256"
+    assert "1x1x256" in labels and "1x1x16" in labels and "excite: fc 16 (C/16)" in dot and "×" in dot
+    (mul,) = re.findall(r"^\s*(mul\d+) \[", dot, re.MULTILINE)
+    assert sum(h == mul for _, h, _ in _dot_edges(dot)) == 2  # the gate and the main path
+    # MobileNet's `1` is blocks.1: a stride-2 depthwise separable pair, 112x112x64 -> 56x56x128
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "mobilenet.cnn"), focus="1")
+    labels = [s for _, _, s in _dot_edges(dot)]
+    assert labels[0] == "112x112x64" and labels[-1] == "56x56x128" and "3x3 depthwise /2" in dot
+    assert main(["render", "googlenet", "--focus", "inception9z"]) == 2
+    err = capsys.readouterr().err
+    assert "--focus" in err and "inception3a" in err and "Traceback" not in err
+
+
+def test_titles_and_display_groups():
+    net = cnndsl.parse_file(ROOT / "architectures" / "resnet152.cnn")
+    dot = cnndsl.to_dot(net)
+    # ResNet-152: conv2_x .. conv5_x have 3, 8, 36, 3 Bottlenecks (the paper's Table 1)
+    for n in (3, 8, 36, 3):
+        assert f"Bottleneck x {n}" in dot
+    assert 'label="layer3: Bottleneck x 36' in cnndsl.to_dot(net, depth=1)
+    # a display-only group names no module: the same state_dict paths as without it
+    plain = "input 8x8x3; a: conv 3x3x4 same; relu; conv 1x1x2; gap"
+    grouped = 'input 8x8x3; "Entry flow" < a: conv 3x3x4 same; relu >; "Exit" < conv 1x1x2; gap >'
+    paths = lambda text: [r.path for r in cnndsl.analyze(cnndsl.parse(text)).rows  # noqa: E731
+                          if not r.node.takes_branches]
+    assert paths(grouped) == paths(plain) == ["a", "1", "2", "3"]
+    dot = cnndsl.to_dot(cnndsl.parse(grouped))
+    assert 'label="Entry flow"' in dot and 'label=Exit' in dot
+    with pytest.raises(cnndsl.CnnError, match="display-only"):
+        cnndsl.parse('input 8x8x3; x: "Entry" < relu >')
+    # a block's title fills its holes per call
+    net = cnndsl.parse('input 8x8x3\nblock unit(c, n) "Unit x {n}, {c * 2}" { conv 1x1x{c}; repeat {n} { relu } }\nunit(4, 3)')
+    assert net.body[0].call.title == "Unit x 3, 8"
+    assert "Unit x 3, 8" in cnndsl.to_dot(net)
+    # Xception's flows (Chollet 2017, Figure 5)
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "xception.cnn"))
+    assert all(f'label="{f} flow"' in dot for f in ("Entry", "Middle", "Exit"))
+
+
+def test_render_cli_options(tmp_path):
+    out = tmp_path / "g.dot"
+    assert main(["render", "resnet50", "--fit", "4:3", "--no-fold", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "BN<" in text and "constraint=false" not in text or "rank=same" in text
+    assert main(["render", "resnet50", "--fit", "16x9x2"]) == 2
