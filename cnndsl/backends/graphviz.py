@@ -433,7 +433,7 @@ def snake(diagram: Diagram, size: tuple[int, int]) -> None:
     for b in best:
         for e in across[b]:
             e.cut = True
-        heads.append(across[b][0].head)  # one per column: the others share its rank already
+        heads += [e.head for e in across[b]]  # left to right, as the branches are
     if len(heads) > 1:
         diagram.rows.insert(0, heads)
     diagram.fit = size
@@ -581,11 +581,11 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
                 fill(sub, child)
 
     fill(g, diagram.root)
-    for row in diagram.rows:
+    pairs = dict.fromkeys((a, b) for row in diagram.rows for a, b in zip(row, row[1:]))  # each once: `dot` fails on twins
+    for a, b in pairs:
         with g.subgraph() as same:
             same.attr(rank="same")
-            for a, b in zip(row, row[1:]):
-                same.edge(a, b, style="invis")
+            same.edge(a, b, style="invis")
     for e in diagram.edges:
         attrs: dict[str, str] = {}
         if shapes and e.shape is not None:
