@@ -318,7 +318,7 @@ class Elaborator:
                 check_label(label)
         titled = isinstance(s, S.Group) and s.title is not None
         if titled and label is not None:
-            raise CnnError(f'a titled group is display-only: it takes no label', label.span,
+            raise CnnError('a titled group is display-only: it takes no label', label.span,
                            f'write `{label.text}: < ... >` for a module, or `"{s.title.text}" < ... >` for a title')
         inline = titled or label is not None and label.text == "_"
         if name is None and not inline and not (isinstance(s, S.Repeat) and label is None):

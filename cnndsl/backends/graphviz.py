@@ -24,10 +24,11 @@ Example:
 from __future__ import annotations
 
 import html
-import re
 import math
+import re
 import shutil
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from cnndsl.errors import CnnError
@@ -409,7 +410,7 @@ def snake(diagram: Diagram, size: tuple[int, int]) -> None:
     cuts = [b for b in range(2, ranks - 1) if not inside[b] and len({e.tail for e in across[b]}) == 1
             and all(e.kind in ("flow", "branch") and level[e.tail] == b - 1 for e in across[b])]
     wide = [0] * ranks
-    for nid, lv in level.items():
+    for lv in level.values():
         wide[lv] += 1
     target = size[0] / size[1]
 
@@ -581,7 +582,7 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
                 fill(sub, child)
 
     fill(g, diagram.root)
-    pairs = dict.fromkeys((a, b) for row in diagram.rows for a, b in zip(row, row[1:]))  # each once: `dot` fails on twins
+    pairs = dict.fromkeys((a, b) for row in diagram.rows for a, b in pairwise(row))  # each once: `dot` fails on twins
     for a, b in pairs:
         with g.subgraph() as same:
             same.attr(rank="same")
