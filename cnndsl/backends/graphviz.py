@@ -430,13 +430,9 @@ def snake(diagram: Diagram, size: tuple[int, int]) -> None:
                 bounds.append(min(later, key=lambda b: abs(b - j * ranks / k)))
         if abs(math.log(aspect(bounds) / target)) < abs(math.log(aspect(best) / target)):
             best = bounds
-    heads = [next(n for n in diagram.nodes)]
-    for b in best:
+    for b in best:  # each column ranked on its own, from the top
         for e in across[b]:
             e.cut = True
-        heads += [e.head for e in across[b]]  # left to right, as the branches are
-    if len(heads) > 1:
-        diagram.rows.insert(0, heads)
     diagram.fit = size
 
 
@@ -592,7 +588,7 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
         if shapes and e.shape is not None:
             attrs["label"] = " " + fmt_shape(e.shape) + " "
         if e.cut:
-            attrs["constraint"] = "false"
+            attrs.update(constraint="false", weight="0")
         elif e.kind == "flow":
             attrs["weight"] = "8"
         elif e.kind == "shortcut":
