@@ -7,8 +7,11 @@ class's `family`; a combinator is drawn by the rule of its class's `form` (`DRAW
 its class's `symbol`.
 
 Conventions (see docs/render.md):
-- a `block` call is one node labeled with its call (`bottleneck(128, s=2)`) until `depth` opens it;
-  a `repeat` is drawn once with an `x N` mark (all copies with `expand`);
+- a layer says the lecture's words (its `words`: `3x3 conv, 64 /2`); a batch norm or activation right
+  after a convolution or fc layer folds into its node (`BN, ReLU` under it) unless `fold` is off;
+- a `block` call is one node named by the block's title (`Bottleneck x 3`) or its call
+  (`bottleneck(128, s=2)`) until `depth` opens it; a `repeat` is drawn once with an `x N` mark (all
+  copies with `expand`); a layer with a `gate` (`se`) opens into it as a side branch at depth;
 - every edge carries the shape of the tensor on it, H x W x C (`56x56x256`);
 - a residual's sum and a concat's join are explicit nodes; shortcut edges are curved and colored;
   auxiliary heads hang off the main path, dashed, and end in an `aux output` node;
@@ -85,7 +88,7 @@ class Diagram:
     edges: list[DEdge] = field(default_factory=list)
     root: Cluster = field(default_factory=lambda: Cluster("root", ""))
     rows: list[list[str]] = field(default_factory=list)  # nodes on one rank, in this order left to right
-    fit: tuple[int, int] | None = None  # the target size in pixels; the columns' first nodes are in `rows[0]`
+    fit: tuple[int, int] | None = None  # the target size in pixels, for `--fit`
     pad: tuple[float, float] = (0.3, 0.3)  # inches around the drawing, across and along: what a fit widens
     font: float = 1.0  # every font size times this: a fit's text reaches MIN_TEXT_PX at the target size
 
@@ -394,7 +397,7 @@ MIN_TEXT_PX = 14  # at a fit's target size
 def snake(diagram: Diagram, size: tuple[int, int]) -> None:
     """Break the flow into columns (rows with `LR`) side by side so that the drawing's aspect comes
     near `size`'s: each break is an edge that is the only one across its rank and leaves no box
-    cut in two. The break edges stop ranking and the columns' first nodes share the first rank."""
+    cut in two. The break edges take no part in ranking, so each column is ranked from the top."""
     level = _levels(diagram)
     ranks = max(level.values()) + 1
     across: list[list[DEdge]] = [[] for _ in range(ranks + 1)]  # the edges across each rank boundary
