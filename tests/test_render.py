@@ -580,5 +580,6 @@ def test_render_cli_options(tmp_path):
     out = tmp_path / "g.dot"
     assert main(["render", "resnet50", "--fit", "4:3", "--no-fold", "-o", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    assert "BN<" in text and "constraint=false" not in text or "rank=same" in text
+    assert re.search(r"^\s*bn\d+ \[label=<[^\n]*>BN>", text, re.MULTILINE)  # bn1 a node of its own
+    assert 'size="15.000,11.250!"' in text and "constraint=false" in text  # 1440x1080 at 96 dpi; columns
     assert main(["render", "resnet50", "--fit", "16x9x2"]) == 2
