@@ -244,7 +244,10 @@ class Elaborator:
                 raise CnnError(f"'use' of an absolute path: {item.path}", item.span,
                                "use a path relative to this file (or allow it with --allow-outside)")
             target = (base / rel).resolve()
-            if not self.allow_outside and not target.is_relative_to(base):
+            library = shipped().get(rel.stem) if rel.name == item.path and rel.suffix == ".cnn" else None
+            if library is not None and not target.exists():  # `use "googlenet.cnn"`: a shipped network's blocks
+                target = library = library.resolve()
+            elif not self.allow_outside and not target.is_relative_to(base):
                 raise CnnError(f"'use' reaches outside this file's folder: {item.path}", item.span,
                                "keep used files beside or below the program (or allow it with --allow-outside)")
             key = str(target)
@@ -258,13 +261,11 @@ class Elaborator:
             self.files.append(key)
             text = read_source(target, item.span)
             shown = str(Path(program.file).parent / rel) if not program.file.startswith("<") else item.path
+            if target == library:  # its own `use` lines start beside it
+                shown = str(target)
             used = S.parse_program(text, shown)
             self.texts[used.file] = text
-            for sub in used.items:
-                if not isinstance(sub, (S.BlockDecl, S.UseDecl)):
-                    raise CnnError("a used file may hold only blocks and 'use' lines", sub.span,
-                                   "move this line into the program that uses the file")
-            self.load_uses(used, [*stack, key])
+            self.load_uses(used, [*stack, key])  # only its blocks are taken: a whole network's other lines are not
             for sub in used.items:
                 if isinstance(sub, S.BlockDecl):
                     self.add_block(sub, used.file)
@@ -313,7 +314,11 @@ class Elaborator:
                 check_label(label, s.label.text)
             else:
                 check_label(label)
-        inline = label is not None and label.text == "_"
+        titled = isinstance(s, S.Group) and s.title is not None
+        if titled and label is not None:
+            raise CnnError('a titled group is display-only: it takes no label', label.span,
+                           f'write `{label.text}: < ... >` for a module, or `"{s.title.text}" < ... >` for a title')
+        inline = titled or label is not None and label.text == "_"
         if name is None and not inline and not (isinstance(s, S.Repeat) and label is None):
             name = scope.take(label)
         if isinstance(s, S.Layer):
@@ -325,7 +330,9 @@ class Elaborator:
             inner = scope if inline else Scope()
             children = self.stmts(s.branches[0], env, inner)
             self.count(1, s.span)
-            return checked(Group, name="" if inline else name, span=s.span, call=call, children=tuple(children))
+            title = self.word(s.title, env) if titled else None
+            return checked(Group, name="" if inline else name, span=s.span, call=call, children=tuple(children),
+                           title=title)
         if isinstance(s, S.Call):
             return self.call(s, env, scope, name, inline)
         if isinstance(s, S.Repeat):
@@ -417,7 +424,8 @@ class Elaborator:
             raise CnnError(f"block calls nested more than {MAX_CALL_DEPTH} deep ({chain} -> ...)", s.span,
                            "does a block call itself?")
         text = checked(BlockCall, block=bname, formals=block.formals(), args=tuple((f, bound[f]) for f, _ in formals),
-                         given=tuple(given), keywords=len(given) - len(positional), span=s.span)
+                       given=tuple(given), keywords=len(given) - len(positional), span=s.span,
+                       title=None if block.decl.title is None else self.word(block.decl.title, local))
         self.call_stack.append(bname)
         try:
             body = block.decl.body

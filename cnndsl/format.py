@@ -110,7 +110,7 @@ class _Printer:
     def item(self, it, indent: str) -> None:
         if isinstance(it, S.BlockDecl) and not (self.single(it) and len(indent + self.inline(it)) <= WIDTH):
             formals = ", ".join(n if d is None else f"{n}={unparse(d)}" for n, d in it.formals)
-            self.emit(indent, f"block {it.name}({formals}) {{", it.span.line)
+            self.emit(indent, f"block {it.name}({formals}){self.title(it)} {{", it.span.line)
             self.seq(it.body, indent + INDENT)
             self.emit(indent, "}", it.span.end_line)
         elif isinstance(it, S.Repeat) and not self.single(it):
@@ -125,7 +125,7 @@ class _Printer:
             self.last_line = max(self.last_line, it.span.end_line)
 
     def multiline_group(self, it, indent: str) -> None:
-        head = self.label(it)
+        head = self.label(it) + self.title(it).lstrip()
         if isinstance(it, S.Layer):
             head += " ".join([it.head.text, *(self.arg(a) for a in it.args)]) + " "
         self.emit(indent, f"{head}<", it.span.line)
@@ -171,6 +171,12 @@ class _Printer:
         return f'"{label.text}": ' if label.quoted else f"{label.text}: "
 
     @staticmethod
+    def title(it) -> str:
+        """` "Bottleneck"` after a block's header, or before a display-only group's `<`."""
+        title = getattr(it, "title", None)
+        return "" if title is None else f' "{title.text}"' + (" " if isinstance(it, S.Group) else "")
+
+    @staticmethod
     def repeat_head(it: S.Repeat) -> str:
         return f"repeat {it.count.text}" + (f" as {it.index.text}" if it.index is not None else "")
 
@@ -189,7 +195,7 @@ class _Printer:
             return f'use "{it.path}"'
         if isinstance(it, S.BlockDecl):
             formals = ", ".join(n if d is None else f"{n}={unparse(d)}" for n, d in it.formals)
-            return f"block {it.name}({formals}) {{ {'; '.join(self.inline(s) for s in it.body)} }}"
+            return f"block {it.name}({formals}){self.title(it)} {{ {'; '.join(self.inline(s) for s in it.body)} }}"
         label = self.label(it)
         if isinstance(it, S.Call):
             args = ", ".join(unparse(e) if k is None else f"{k}={unparse(e)}" for k, e in it.args)
@@ -199,6 +205,8 @@ class _Printer:
         words = []
         if isinstance(it, S.Layer):
             words = [it.head.text, *(self.arg(a) for a in it.args)]
+        if isinstance(it, S.Group) and it.title is not None:
+            words.append(f'"{it.title.text}"')
         if it.branches is not None:
             inner = " | ".join("; ".join(self.inline(s) for s in b) for b in it.branches)
             words.append(f"< {inner} >")

@@ -144,6 +144,7 @@ class BlockCall(BaseModel):
     args: tuple[tuple[str, Union[int, float]], ...] = ()
     given: tuple[str, ...] = ()
     keywords: int = 0  # the last `keywords` names of `given` were written `name=value`
+    title: str | None = None  # the block's display title, holes filled (`block stage(c, n) "Bottleneck x {n}"`)
     span: Span = Field(repr=False)
 
     def value(self, name: str) -> int | float:
@@ -219,6 +220,20 @@ class Node(BaseModel):
     def describe(self) -> str:
         """Short text such as `conv 3x3x64 s2`, for tables and diagrams."""
         return self.keywords[0] if self.keywords else self.kind
+
+    def style(self, x: Shape, y: Shape) -> str:
+        """A figure's colour key: the `family`, or a finer one (`depthwise`)."""
+        return self.family
+
+    def gate(self, x: Shape) -> tuple[tuple[list[str], str, Shape], ...]:
+        """The side branch of a gate drawn opened, as (words, style, output shape) steps whose end
+        multiplies the input (`se`: squeeze, excite); empty for a layer drawn as one node."""
+        return ()
+
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        """The lecture's words for a figure, given the input and output shapes: the layer
+        (`3x3 conv, 64 /2`), then what is fused into it (`BN`, `ReLU`), each a list item."""
+        return [self.describe()]
 
 
 def need_map(x: Shape, node: Node) -> tuple[int, int, int]:

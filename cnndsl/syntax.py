@@ -64,6 +64,7 @@ class Group:
     label: Word | None
     branches: tuple[tuple["Stmt", ...], ...]
     span: Span
+    title: Word | None = None  # `"Entry flow" < ... >`: display-only, no module of its own
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class BlockDecl:
     formals: tuple[tuple[str, E.Expr | None], ...]
     body: tuple[Stmt, ...]
     span: Span
+    title: Word | None = None  # `block bottleneck(c) "Bottleneck"`: its name in figures; may hold {holes}
 
 
 Item = Union[NetworkDecl, InputDecl, ParamDecl, UseDecl, BlockDecl, Layer, Group, Call, Repeat]
@@ -240,11 +242,14 @@ class _ToAst(Transformer):
                 out.append(Arg(first, value, join(first.span, value.span)))
         return tuple(out)
 
+    def _string(self, tok: Token) -> Word:
+        """The text between a STRING's quotes as a word (its holes positioned inside the quotes)."""
+        inner = Token("WORD", str(tok)[1:-1], None, tok.line, tok.column + 1, tok.end_line, tok.end_column - 1)
+        return replace(self._word(inner), span=self._span(tok), quoted=True)
+
     def _label(self, stmt, label: Token):
         if label.type == "STRING":  # `"block1-0":` the text between the quotes, positioned inside them
-            inner = Token("WORD", str(label)[1:-1], None, label.line, label.column + 1, label.end_line,
-                          label.end_column - 1)
-            lw = replace(self._word(inner), span=self._span(label), quoted=True)
+            lw = self._string(label)
         else:
             lw = self._word(label)
         return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
@@ -279,6 +284,10 @@ class _ToAst(Transformer):
     def group(self, items):
         lt, *bodies, gt = items
         return tuple(bodies), join(self._span(lt), self._span(gt))
+
+    def titled(self, items):
+        title, (bodies, span) = items
+        return Group(None, bodies, join(self._span(title), span), self._string(title))
 
     def call(self, items):
         name, *actuals, rpar = items
@@ -316,9 +325,9 @@ class _ToAst(Transformer):
         return UseDecl(str(items[1])[1:-1], join(self._span(items[0]), self._span(items[1])))
 
     def block(self, items):
-        kw, name, *formals, body, rbrace = items
+        kw, name, *formals, title, body, rbrace = items
         return BlockDecl(str(name), tuple(f for f in formals if f is not None), body,
-                         join(self._span(kw), self._span(rbrace)))
+                         join(self._span(kw), self._span(rbrace)), None if title is None else self._string(title))
 
     def formal(self, items):
         return (str(items[0]), items[1])

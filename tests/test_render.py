@@ -20,6 +20,7 @@ import pytest
 import cnndsl
 from cnndsl.backends.graphviz import has_dot, to_svg
 from cnndsl.cli import main
+from cnndsl.layers.attention import SqueezeExcite
 from cnndsl.layers.blocks import Add, Aux, Concat, Container, Residual
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +56,12 @@ class Svg:
         return [" ".join(self.texts(e)) for e in self.edges]
 
     def marks(self) -> list[int]:
-        """The `x N` marks of repeats, on nodes and on cluster labels."""
+        """The `x N` marks of repeats: a node's bold `x N`, a cluster label `x N` or ending in `  x N`
+        (a title such as `Bottleneck x 3` is not a mark)."""
         found = []
         for g in self.nodes + self.clusters:
-            found += [int(m) for m in re.findall(r"(?:^|\s)x (\d+)(?:$|\s)", " ".join(self.texts(g)))]
+            for text in (t.text for t in g.iter(f"{NS}text") if t.text):
+                found += [int(m) for m in re.findall(r"(?:^\s*|\s\s)x (\d+)\s*$", text)]
         return sorted(found)
 
     def node_text(self) -> str:
@@ -122,7 +125,7 @@ def test_demo_default_depth(demo):
     for shape in ("32x32x3", "32x32x16", "16x16x32", "16x16x24", "1x1x24", "10"):
         assert shape in labels, shape
     assert "basic(16)" in s.node_text() and "down(32)" in s.node_text()
-    assert "conv 3x3x16 p1 bn relu" in s.node_text()  # kind and key options (same = p1 for 3x3)
+    assert "stem 3x3 conv, 16 BN, ReLU" in s.node_text()  # the label over the lecture's words, fused parts under
 
 
 @needs_dot
@@ -224,11 +227,11 @@ gap; fc 1000
 @needs_dot
 def test_resnet152_collapsed_and_expanded():
     net = cnndsl.parse(RESNET152)
-    s = svg(net)
+    s = svg(net, fold=False)
     # input, conv, maxpool, 4 x (bottleneck + unit x N), gap, fc, output
     assert len(s.nodes) == 1 + 2 + 8 + 2 + 1  # 14, well under the 40 a slide can take
     assert s.marks() == [2, 2, 7, 35]
-    e = svg(net, expand=True)
+    e = svg(net, expand=True, fold=False)
     blocks = 3 + 8 + 36 + 3  # 50 bottlenecks: 152 = 1 stem conv + 50 x 3 convs + 1 fc
     convs = 1 + blocks * 3 + 4  # plus 4 projection shortcuts
     leaves = convs + 3  # maxpool, gap, fc
@@ -243,15 +246,17 @@ def test_shipped_resnet152():
         pytest.skip("architectures/resnet152.cnn not shipped yet (the inline program above stands in)")
     net = cnndsl.parse_file(path)
     # input; conv1, bn1, relu, maxpool; layer1..4 (one stage call each); gap, fc; output
-    s = svg(net)
+    s = svg(net, fold=False)
     assert len(s.nodes) == 1 + 4 + 4 + 2 + 1 <= 40
+    # folded: bn1 and relu are lines of conv1's node
+    assert len(svg(net).nodes) == 1 + 2 + 4 + 2 + 1
     # the stages opened: bottleneck_down(c, s) and bottleneck(c) x (n - 1) each, n = 3, 8, 36, 3
-    d1 = svg(net, depth=1)
+    d1 = svg(net, depth=1, fold=False)
     assert len(d1.nodes) == 1 + 4 + 4 * 2 + 2 + 1
     assert d1.marks() == [2, 2, 7, 35]
     # every layer: a bottleneck is conv, bn, relu, conv, bn, relu, conv, bn (8), a stage's first one
     # adds downsample's conv and bn; 3 + 8 + 36 + 3 = 50 bottlenecks, one add each
-    x = svg(net, expand=True)
+    x = svg(net, expand=True, fold=False)
     leaves = 4 + 50 * 8 + 4 * 2 + 2
     assert len(x.nodes) == leaves + 50 + 2 == 466
     assert len(x.ids("add")) == 50
@@ -260,15 +265,21 @@ def test_shipped_resnet152():
 def _expected(network) -> tuple[int, int]:
     """(nodes, edges) of the fully expanded drawing, counted from the IR alone: one node per leaf
     layer, per residual / add / concat join, per aux head's output, plus input and output; one
-    edge into every node except the input, and one more into each join for each extra branch."""
+    edge into every node except the input, and one more into each join for each extra branch.
+    An opened `se` is four nodes (pool, fc, fc, the multiply) and five edges (the input into the
+    pool and into the multiply, three along the side branch)."""
     nodes = edges = 0
 
     def walk(seq):
         nonlocal nodes, edges
         for n in seq:
-            if not isinstance(n, Container):
+            if isinstance(n, SqueezeExcite):
+                nodes += 4
+                edges += 5
+            elif not isinstance(n, Container):
                 nodes += 1
                 edges += 1
+            if not isinstance(n, Container):
                 continue
             for b in n.branches():
                 walk(b)
@@ -300,7 +311,7 @@ def test_every_architecture_renders(path):
     into_output = [e for e in s.edges if re.search(r"->output\d+$", s.title(e))]
     assert [" ".join(s.texts(e)) for e in into_output] == ["x".join(map(str, out))]
     nodes, edges = _expected(net)
-    x = svg(net, expand=True)
+    x = svg(net, expand=True, fold=False)
     assert (len(x.nodes), len(x.edges)) == (nodes, edges)
     assert x.marks() == []
 
@@ -400,3 +411,175 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["render", str(src), "--depth", "-1"]) == 2
     assert main(["render", str(src)]) == 0
     assert capsys.readouterr().out.startswith("digraph")
+
+
+# ---------------------------------------------------------------- lecture figures (issue 14)
+
+def _dot_edges(dot: str) -> list[tuple[str, str, str]]:
+    """(tail, head, label) of every labeled edge of DOT text."""
+    return re.findall(r'^\s*(\w+) -> (\w+) \[label=" ([\dx]+) "', dot, re.MULTILINE)
+
+
+def _node_of(dot: str, text: str) -> str:
+    """The id of the one node whose label holds `text`."""
+    (nid,) = re.findall(rf'^\s*(\w+) \[label=<[^\n]*\b{re.escape(text)}\b', dot, re.MULTILINE)
+    return nid
+
+
+def test_aux_heads_leave_their_taps():
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "googlenet.cnn"))
+    edges = _dot_edges(dot)
+    # GoogLeNet's Table 1: inception (4a) outputs 14x14x512, inception (4d) 14x14x528; the heads are
+    # declared after inception5b (7x7x1024), which must feed neither
+    for tap, shape in (("inception4a", "14x14x512"), ("inception4d", "14x14x528")):
+        into_aux = [(h, s) for t, h, s in edges if t == _node_of(dot, tap) and h != "" and re.search(
+            rf"^\s*{h} \[[^\n]*dashed", dot, re.MULTILINE)]
+        assert [s for _, s in into_aux] == [shape], (tap, into_aux)
+    assert not [e for e in edges if e[0] == _node_of(dot, "inception5b") and e[2] != "7x7x1024"]
+    # two statements: the head taps b1 (8x8x4), not b2 (8x8x6) just before it
+    dot = cnndsl.to_dot(cnndsl.parse("input 8x8x4; b1: conv 3x3x4 same; b2: conv 3x3x6 same; "
+                                     "aux from b1 < gap; fc 3 >; gap"))
+    (gap_aux,) = [h for t, h, s in _dot_edges(dot) if t == _node_of(dot, "b1") and s == "8x8x4"
+                  and h.startswith("gap")]
+    assert re.search(rf"^\s*{gap_aux} \[[^\n]*dashed", dot, re.MULTILINE)
+
+
+@needs_dot
+def test_concat_branches_left_to_right_in_source_order():
+    net = cnndsl.parse("""input 28x28x192
+    block inception(c1, c3r, c3, c5r, c5, pool) {
+      concat <
+        branch1: conv 1x1x{c1} nobias bn relu
+      | branch2: < conv 1x1x{c3r} nobias bn relu; conv 3x3x{c3} p1 nobias bn relu >
+      | branch3: < conv 1x1x{c5r} nobias bn relu; conv 3x3x{c5} p1 nobias bn relu >
+      | branch4: < maxpool 3 s1 p1 ceil; conv 1x1x{pool} nobias bn relu >
+      >
+    }
+    inception3a: inception(64, 96, 128, 16, 32, 32)""")
+    s = svg(net, depth=1)
+    x = {" ".join(s.texts(n)): float(n.find(f"{NS}text").get("x")) for n in s.nodes}
+    heads = [next(v for k, v in x.items() if w in k) for w in ("1x1 conv, 64", "1x1 conv, 96", "1x1 conv, 16",
+                                                                "max pool 3x3")]
+    assert heads == sorted(heads), x  # channel order: 64, then 128 (from 96), 32 (from 16), 32 (after the pool)
+    assert "28x28x256" in s.edge_labels()  # 64 + 128 + 32 + 32
+
+
+def test_lecture_words():
+    dot = cnndsl.to_dot(cnndsl.parse("input 224x224x3; conv 7x7x64 s2 p3 nobias bn relu; maxpool 3 s2 p1; "
+                                     "dwconv 3x3 p1; conv 1x1x128 g4; gap; fc 1000"))
+    for words in ("7x7 conv, 64 /2<br/>", "BN, ReLU", "max pool 3x3 /2", "<3x3 depthwise>", "1x1 conv, 128, 4 groups",
+                  "global avg pool", "fc 1000"):
+        assert words in dot, words
+    assert "#9ec5fe" in dot  # the depthwise conv's own colour
+
+
+def test_fold_bottleneck_at_depth_two():
+    net = cnndsl.parse_file(ROOT / "architectures" / "resnet50.cnn")
+    def nodes(dot: str) -> list[str]:
+        return re.findall(r"^\s*(\w+) \[label=", dot, re.MULTILINE)
+
+    # layer1.1 is a Bottleneck: conv1 (+ bn1, relu), conv2 (+ bn2, relu), conv3 (+ bn3), the add (+ relu),
+    # inside input and output
+    folded = nodes(cnndsl.to_dot(net, focus="layer1.1"))
+    assert len(folded) - 2 == 4  # at most 5, as issue 14 asks
+    assert len(nodes(cnndsl.to_dot(net, focus="layer1.1", fold=False))) - 2 == 8 + 1  # 3 convs, 3 bns, 2 relus, add
+    # at depth 2 the whole network: input; conv1 (bn1, relu folded); each of the 4 stages opens to its
+    # first Bottleneck and one repeated Bottleneck, 4 nodes each, plus the first one's projection
+    # (conv, bn folded); maxpool, gap, fc; output
+    assert len(nodes(cnndsl.to_dot(net, depth=2))) == 1 + 1 + 4 * (2 * 4 + 1) + 3 + 1
+
+
+@needs_dot
+@pytest.mark.parametrize("depth", [0, 1])
+@pytest.mark.parametrize("path", ARCHITECTURES, ids=[p.stem for p in ARCHITECTURES])
+def test_fit_16_9(path, depth):
+    s = to_svg(cnndsl.parse_file(path), fit="16:9", depth=depth)
+    width, height = (float(v) for v in re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', s).groups())
+    assert abs(width / height / (16 / 9) - 1) <= 0.2, (width, height)
+    if depth == 0:  # the smallest text, 11 pt scaled by the drawing's transform, read at 1920x1080
+        scale = float(re.search(r"scale\(([\d.]+)", s).group(1))
+        smallest = min(float(v) for v in re.findall(r'font-size="([\d.]+)"', s))
+        assert smallest * scale * 1920 / width >= 13.5, smallest * scale
+
+
+def test_fit_columns_and_errors():
+    net = cnndsl.parse_file(ROOT / "architectures" / "vgg16.cnn")
+    dot = cnndsl.to_dot(net, fit="16:9")
+    assert "constraint=false" in dot  # a column break
+    for bad in ("16/9", "0:9", "x", "16:9:1"):
+        with pytest.raises(cnndsl.CnnError, match="--fit"):
+            cnndsl.to_dot(net, fit=bad)
+
+
+FOCUSED = [(p, n.name) for p in ARCHITECTURES for n in cnndsl.parse_file(p).body if n.name and not n.name.isdigit()]
+
+
+@pytest.mark.parametrize("path,label", FOCUSED, ids=[f"{p.stem}-{n}" for p, n in FOCUSED])
+def test_focus_every_top_level_label(path, label):
+    net = cnndsl.parse_file(path)
+    row = next(r for r in cnndsl.analyze(net).rows if r.path == label)
+    dot = cnndsl.to_dot(net, focus=label)
+    edges = _dot_edges(dot)
+    assert [s for t, _, s in edges if t.startswith("input")][:1] == ["x".join(map(str, row.input))]
+    if not isinstance(row.node, Aux):  # an aux head passes its input on; what it draws ends in `aux output`
+        assert [s for _, h, s in edges if h.startswith("output")] == ["x".join(map(str, row.output))]
+    assert label in dot
+
+
+def test_focus_examples(capsys):
+    # GoogLeNet Table 1: inception (3a) takes 28x28x192 and gives 28x28x256
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "googlenet.cnn"), focus="inception3a")
+    edges = _dot_edges(dot)
+    assert [s for t, _, s in edges if t.startswith("input")] == ["28x28x192"] * 4
+    assert [s for _, h, s in edges if h.startswith("output")] == ["28x28x256"]
+    # SE-ResNet-50's first block: 56x56x64 in, 256 out; the SE gate opened: pool to 1x1x256, fc to
+    # 256 / 16 = 16, fc back to 256, multiplying the main path
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "se_resnet50.cnn"), focus="layer1.0")
+    labels = [s for _, _, s in _dot_edges(dot)]
+    assert labels[0] == "56x56x64" and labels[-1] == "56x56x256"
+    assert "1x1x256" in labels and "1x1x16" in labels and "excite: fc 16 (C/16)" in dot and "×" in dot
+    (mul,) = re.findall(r"^\s*(mul\d+) \[", dot, re.MULTILINE)
+    assert sum(h == mul for _, h, _ in _dot_edges(dot)) == 2  # the gate and the main path
+    # MobileNet's `1` is blocks.1: a stride-2 depthwise separable pair, 112x112x64 -> 56x56x128
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "mobilenet.cnn"), focus="1")
+    labels = [s for _, _, s in _dot_edges(dot)]
+    assert labels[0] == "112x112x64" and labels[-1] == "56x56x128" and "3x3 depthwise /2" in dot
+    assert main(["render", "googlenet", "--focus", "inception9z"]) == 2
+    err = capsys.readouterr().err
+    assert "--focus" in err and "inception3a" in err and "Traceback" not in err
+
+
+def test_titles_and_display_groups():
+    net = cnndsl.parse_file(ROOT / "architectures" / "resnet152.cnn")
+    dot = cnndsl.to_dot(net)
+    # ResNet-152: conv2_x .. conv5_x have 3, 8, 36, 3 Bottlenecks (the paper's Table 1)
+    for n in (3, 8, 36, 3):
+        assert f"Bottleneck x {n}" in dot
+    assert 'label="layer3: Bottleneck x 36' in cnndsl.to_dot(net, depth=1)
+    # a display-only group names no module: the same state_dict paths as without it
+    plain = "input 8x8x3; a: conv 3x3x4 same; relu; conv 1x1x2; gap"
+    grouped = 'input 8x8x3; "Entry flow" < a: conv 3x3x4 same; relu >; "Exit" < conv 1x1x2; gap >'
+    def paths(text: str) -> list[str]:
+        return [r.path for r in cnndsl.analyze(cnndsl.parse(text)).rows if not r.node.takes_branches]
+
+    assert paths(grouped) == paths(plain) == ["a", "1", "2", "3"]
+    dot = cnndsl.to_dot(cnndsl.parse(grouped))
+    assert 'label="Entry flow"' in dot and 'label=Exit' in dot
+    with pytest.raises(cnndsl.CnnError, match="display-only"):
+        cnndsl.parse('input 8x8x3; x: "Entry" < relu >')
+    # a block's title fills its holes per call
+    net = cnndsl.parse('input 8x8x3\nblock unit(c, n) "Unit x {n}, {c * 2}" { conv 1x1x{c}; repeat {n} { relu } }\nunit(4, 3)')
+    assert net.body[0].call.title == "Unit x 3, 8"
+    assert "Unit x 3, 8" in cnndsl.to_dot(net)
+    # Xception's flows (Chollet 2017, Figure 5)
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "xception.cnn"))
+    assert all(f'label="{f} flow"' in dot for f in ("Entry", "Middle", "Exit"))
+
+
+def test_render_cli_options(tmp_path):
+    out = tmp_path / "g.dot"
+    assert main(["render", "resnet50", "--fit", "4:3", "--no-fold", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert re.search(r"^\s*bn\d+ \[label=<[^\n]*>BN>", text, re.MULTILINE)  # bn1 a node of its own
+    assert 'size="15.000,11.250!"' in text and "constraint=false" in text  # 1440x1080 at 96 dpi; columns
+    assert main(["render", "resnet50", "--fit", "16x9x2"]) == 2

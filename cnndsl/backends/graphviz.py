@@ -7,8 +7,11 @@ class's `family`; a combinator is drawn by the rule of its class's `form` (`DRAW
 its class's `symbol`.
 
 Conventions (see docs/render.md):
-- a `block` call is one node labeled with its call (`bottleneck(128, s=2)`) until `depth` opens it;
-  a `repeat` is drawn once with an `x N` mark (all copies with `expand`);
+- a layer says the lecture's words (its `words`: `3x3 conv, 64 /2`); a batch norm or activation right
+  after a convolution or fc layer folds into its node (`BN, ReLU` under it) unless `fold` is off;
+- a `block` call is one node named by the block's title (`Bottleneck x 3`) or its call
+  (`bottleneck(128, s=2)`) until `depth` opens it; a `repeat` is drawn once with an `x N` mark (all
+  copies with `expand`); a layer with a `gate` (`se`) opens into it as a side branch at depth;
 - every edge carries the shape of the tensor on it, H x W x C (`56x56x256`);
 - a residual's sum and a concat's join are explicit nodes; shortcut edges are curved and colored;
   auxiliary heads hang off the main path, dashed, and end in an `aux output` node;
@@ -24,8 +27,11 @@ Example:
 from __future__ import annotations
 
 import html
+import math
+import re
 import shutil
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from cnndsl.errors import CnnError
@@ -50,6 +56,7 @@ class DNode:
     shape: str = "box"
     caption: str | None = None  # the statement's label (`inception3a`), printed small above
     mark: str | None = None  # `x 3` for a repeated body drawn once
+    folded: list[str] = field(default_factory=list)  # what is fused or folded into it: `BN`, `ReLU`
 
 
 @dataclass
@@ -58,6 +65,7 @@ class DEdge:
     head: str
     shape: Shape | None
     kind: str = "flow"  # flow, branch, shortcut, aux
+    cut: bool = False  # ends a column of a fitted drawing: it takes no part in ranking
 
 
 @dataclass
@@ -68,6 +76,9 @@ class Cluster:
     nodes: list[str] = field(default_factory=list)
     children: list[Cluster] = field(default_factory=list)
 
+    def all_nodes(self) -> list[str]:
+        return self.nodes + [nid for c in self.children for nid in c.all_nodes()]
+
 
 @dataclass
 class Diagram:
@@ -76,6 +87,10 @@ class Diagram:
     nodes: dict[str, DNode] = field(default_factory=dict)
     edges: list[DEdge] = field(default_factory=list)
     root: Cluster = field(default_factory=lambda: Cluster("root", ""))
+    rows: list[list[str]] = field(default_factory=list)  # nodes on one rank, in this order left to right
+    fit: tuple[int, int] | None = None  # the target size in pixels, for `--fit`
+    pad: tuple[float, float] = (0.3, 0.3)  # inches around the drawing, across and along: what a fit widens
+    font: float = 1.0  # every font size times this: a fit's text reaches MIN_TEXT_PX at the target size
 
     def families(self) -> list[str]:
         """The styles drawn, in legend order."""
@@ -84,6 +99,22 @@ class Diagram:
 
 
 Tail = tuple[str, Shape]  # a drawn node whose output feeds what comes next, and that output's shape
+
+FOLDED = ("norm", "act")  # families folded into the layer before them (`3x3 conv, 64` over `BN, ReLU`)
+HOSTS = ("conv", "depthwise", "fc")  # the styles that take them
+RATIOS = {"16:9": (1920, 1080), "4:3": (1440, 1080)}
+
+
+def parse_fit(text: str) -> tuple[int, int]:
+    """The target size in pixels of `--fit`: `16:9` (1920x1080), `4:3` (1440x1080), `W:H` (at 1080
+    pixels high) or `WxH` pixels."""
+    for sep in (":", "x"):
+        a, _, b = text.partition(sep)
+        if a.isdigit() and b.isdigit() and int(a) > 0 and int(b) > 0 and max(int(a), int(b)) <= 20_000:
+            if sep == ":":
+                return RATIOS.get(text, (round(1080 * int(a) / int(b)), 1080))
+            return int(a), int(b)
+    raise CnnError(f"--fit must be a ratio such as 16:9 or 4:3, or a size in pixels such as 1920x1080, got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +127,9 @@ class Options:
     theme: str = "light"
     title: str | None = None
     dpi: int | None = None
+    fold: bool = True
+    fit: str | None = None
+    focus: str | None = None
 
     def check(self) -> Options:
         if not isinstance(self.depth, int) or self.depth < 0:
@@ -104,6 +138,8 @@ class Options:
             raise CnnError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {self.rankdir!r}")
         if self.theme not in THEMES:
             raise CnnError(f"unknown theme {self.theme!r}", hint=f"themes: {', '.join(THEMES)}")
+        if self.fit is not None:
+            parse_fit(self.fit)
         return self
 
 
@@ -130,15 +166,22 @@ class Recorder:
         from cnndsl.passes.shapes import analyze
 
         self.opts = opts
-        self.rows = {id(r.node): r for r in analyze(network).rows}
+        rows = analyze(network).rows
+        self.rows = {id(r.node): r for r in rows}
+        body, x, level = network.body, tuple(network.input), 0
         title = opts.title if opts.title is not None else network.title or network.name
+        if opts.focus is not None:  # the one statement, opened one level more than asked
+            row = _find(rows, opts.focus, network)
+            body, x, level = (row.node,), row.input, -1
+            title = opts.title if opts.title is not None else f"{title}: {row.path}"
         self.diagram = Diagram(title=title, rankdir=opts.rankdir)
         self.clusters = [self.diagram.root]
         self.taps: list[dict[str, list[Tail]]] = [{}]
         self.aux = 0
         self.serial = 0
+        self.host: str | None = None  # the last layer drawn, while a norm or activation may fold into it
         start = self.add("input", ["input"], "io", shape="plain")
-        end = self.seq(network.body, [(start, tuple(network.input))], 0)
+        end = self.seq(body, [(start, x)], level)
         self.join(end, self.add("output", ["output"], "io", shape="plain"))
 
     # ---- recording primitives
@@ -147,6 +190,7 @@ class Recorder:
         nid = f"{prefix}{self.serial}"
         self.diagram.nodes[nid] = DNode(nid, lines, style, aux=self.aux > 0, shape=shape, caption=caption)
         self.clusters[-1].nodes.append(nid)
+        self.host = None
         return nid
 
     def join(self, tails: list[Tail], head: str, kind: str = "flow") -> None:
@@ -160,9 +204,11 @@ class Recorder:
         c = Cluster(f"cluster_{self.serial}", label, style)
         self.clusters[-1].children.append(c)
         self.clusters.append(c)
+        self.host = None
 
     def close_cluster(self) -> None:
         self.clusters.pop()
+        self.host = None
 
     # ---- the walk
     def seq(self, nodes, tails: list[Tail], level: int) -> list[Tail]:
@@ -173,10 +219,12 @@ class Recorder:
     def node(self, n: Node, tails: list[Tail], level: int, times: int = 1) -> list[Tail]:
         row = self.rows[id(n)]
         collapsed = n.call is not None and not self.opts.expand and level >= self.opts.depth
-        if collapsed or not n.takes_branches:
-            out = self.leaf(n, row, tails, collapsed, times)
+        if not n.takes_branches:
+            out = self.leaf(n, row, tails, times, level)
+        elif collapsed:
+            out = self.block(n, row, tails, times)
         else:
-            scoped = bool(n.name)
+            scoped = bool(n.name)  # a module: its labels are its own
             if scoped:
                 self.taps.append({})
             label = self.cluster_label(n, times)
@@ -192,28 +240,67 @@ class Recorder:
         return out
 
     def cluster_label(self, n: Node, times: int) -> str:
-        """A box around an opened block call, a labeled group or a repeated body; none otherwise."""
+        """A box around an opened block call, a labeled or titled group or a repeated body; none otherwise."""
         mark = f"  x {times}" if times > 1 else ""
+        named = f"{n.name}: " if n.name and not n.name.isdigit() else ""
         if n.call is not None:
-            named = f"{n.name}: " if n.name and not n.name.isdigit() else ""
-            return named + n.call.text() + mark
-        if n.form in ("sequence", "aux") and n.name and not n.name.isdigit():
+            return named + (n.call.title or n.call.text()) + mark
+        if n.form == "sequence" and n.title:
+            return named + n.title + mark
+        if n.form in ("sequence", "aux") and named:
             return n.name + mark
         return mark.strip()
 
-    def leaf(self, n: Node, row, tails: list[Tail], collapsed: bool, times: int) -> list[Tail]:
-        lines = [n.call.text()] if collapsed else [n.describe()]
-        if collapsed and not n.takes_branches:
-            lines.append(n.describe())  # a block whose body is one layer: say which
+    def caption(self, n: Node, shown: str) -> str | None:
+        """The label printed small above a node: not a position, nor the layer's own word (`fc`)."""
+        return n.name if n.name and not n.name.isdigit() and n.name != shown.split(" ")[0] else None
+
+    def leaf(self, n: Node, row, tails: list[Tail], times: int, level: int) -> list[Tail]:
+        main, *fused = n.words(row.input, row.output)
+        if self.opts.fold and n.family in FOLDED and self.host and times == 1 and [t for t, _ in tails] == [self.host]:
+            self.diagram.nodes[self.host].folded += [main, *fused]
+            return [(self.host, row.output)]
+        opened = self.opts.expand or level < self.opts.depth or self.opts.focus is not None
+        gate = n.gate(row.input) if opened else ()
+        if gate:
+            return self.gated(n, row, tails, gate)
+        lines = [main]
         if self.opts.params and row.params:
             lines.append(f"{_count(row.params)} params{' each' if times > 1 else ''}")
-        style = "block" if collapsed and n.takes_branches else n.family
-        shown = lines[0].split(" ")[0].split("(")[0]
-        caption = n.name if n.name and not n.name.isdigit() and n.name != shown else None  # not `fc` over `fc 1000`
-        nid = self.add(n.kind if not collapsed else "block", lines, style, caption=caption)
+        style = n.style(row.input, row.output)
+        title = n.call.title if n.call is not None else None
+        nid = self.add(n.kind, lines, style, caption=title or self.caption(n, main))
+        node = self.diagram.nodes[nid]
+        node.folded = fused
+        node.mark = f"x {times}" if times > 1 else None
+        self.join(tails, nid)
+        self.host = nid if style in HOSTS and times == 1 else None
+        return [(nid, row.output)]
+
+    def block(self, n: Node, row, tails: list[Tail], times: int) -> list[Tail]:
+        """A block call drawn collapsed: one node, its title or its call."""
+        lines = [n.call.title or n.call.text()]
+        if self.opts.params and row.params:
+            lines.append(f"{_count(row.params)} params{' each' if times > 1 else ''}")
+        nid = self.add("block", lines, "block", caption=self.caption(n, lines[0]))
         self.diagram.nodes[nid].mark = f"x {times}" if times > 1 else None
         self.join(tails, nid)
         return [(nid, row.output)]
+
+    def gated(self, n: Node, row, tails: list[Tail], gate) -> list[Tail]:
+        """A gate opened: its steps as a side branch, multiplying the main path (squeeze-and-excitation)."""
+        self.open_cluster(n.name if n.name and not n.name.isdigit() else n.words(row.input, row.output)[0])
+        side = tails
+        for i, (words, style, shape) in enumerate(gate):
+            nid = self.add(n.kind, words[:1], style)
+            self.diagram.nodes[nid].folded = words[1:]
+            self.join(side, nid, "branch" if i == 0 else "flow")
+            side = [(nid, shape)]
+        head = self.add("mul", ["×"], "combinator", shape="circle")
+        self.join(side, head)
+        self.join(tails, head)
+        self.close_cluster()
+        return [(head, row.output)]
 
     # ---- one method per combinator form (`cnndsl.layers.blocks.FORMS`), looked up in `DRAW`
     def sequence(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
@@ -231,14 +318,22 @@ class Recorder:
         return [(head, self.rows[id(n)].output)]
 
     def joined(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
-        ends = [t for p in n.branches() for t in self.branch(p, tails, level)]
+        ends, firsts = [], []
+        for p in n.branches():  # side by side in the order written: a concat's channel order
+            count = len(self.diagram.nodes)
+            ends += self.branch(p, tails, level)
+            if len(self.diagram.nodes) > count:
+                firsts.append(list(self.diagram.nodes)[count])
+        self.diagram.rows.append(firsts)
         label, shape = n.symbol
         head = self.add(n.kind, [label, *([n.act] if n.act else [])], "combinator", shape=shape)
         self.join(ends, head)
         return [(head, self.rows[id(n)].output)]
 
     def aux_head(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
-        source = self.taps[-1].get(n.tap, tails) if n.tap else tails
+        # `from LABEL` names a statement of the sequence the head is in: the scope below this head's own
+        outer = self.taps[-2] if n.name else self.taps[-1]
+        source = outer.get(n.tap, tails) if n.tap else tails
         self.aux += 1
         ends = self.seq(n.body, source, level)
         self.join(ends, self.add("auxout", ["aux output"], "io", shape="plain"))
@@ -273,6 +368,97 @@ DRAW = {"sequence": Recorder.sequence, "residual": Recorder.residual, "join": Re
         "aux": Recorder.aux_head, "repeat": Recorder.repeat}
 
 
+def _find(rows, focus: str, network: Network):
+    """The row of the statement `focus` names: a module path (`layer1.0`), else the first whose path
+    ends in it (`1` in mobilenet is `blocks.1`)."""
+    named = [r for r in rows if r.node.name]
+    for r in named:
+        if r.path == focus:
+            return r
+    for r in named:
+        if r.path.endswith("." + focus):
+            return r
+    top = [n.name for n in network.body if n.name and not n.name.isdigit()]
+    raise CnnError(f"--focus: no statement '{focus}' in {network.name}",
+                   hint=f"labels at the top: {', '.join(top)}; a nested one is written `layer1.0`" if top else None)
+
+
+# ---------------------------------------------------------------- fitting a slide
+
+# Rough sizes in inches, for choosing the columns only (`ratio` then makes the aspect exact): one rank
+# along the flow, one node across it, per direction; and the title with its legend.
+RANK = {"TB": 0.78, "LR": 2.5}
+ACROSS = {"TB": 2.1, "LR": 0.62}
+TITLE = 0.9
+SMALL = 11  # the smallest font drawn, in points: edge labels, captions, folded parts
+MIN_TEXT_PX = 14  # at a fit's target size
+
+
+def snake(diagram: Diagram, size: tuple[int, int]) -> None:
+    """Break the flow into columns (rows with `LR`) side by side so that the drawing's aspect comes
+    near `size`'s: each break is an edge that is the only one across its rank and leaves no box
+    cut in two. The break edges take no part in ranking, so each column is ranked from the top."""
+    level = _levels(diagram)
+    ranks = max(level.values()) + 1
+    across: list[list[DEdge]] = [[] for _ in range(ranks + 1)]  # the edges across each rank boundary
+    for e in diagram.edges:
+        for b in range(level[e.tail] + 1, level[e.head] + 1):
+            across[b].append(e)
+    inside = [False] * (ranks + 1)  # a rank boundary inside a top-level box
+    for c in diagram.root.children:
+        ls = [level[n] for n in c.all_nodes()]
+        for b in range(min(ls) + 1, max(ls) + 1):
+            inside[b] = True
+    # a break: every edge across it leaves one node of the rank before, on the main path
+    cuts = [b for b in range(2, ranks - 1) if not inside[b] and len({e.tail for e in across[b]}) == 1
+            and all(e.kind in ("flow", "branch") and level[e.tail] == b - 1 for e in across[b])]
+    wide = [0] * ranks
+    for lv in level.values():
+        wide[lv] += 1
+    target = size[0] / size[1]
+
+    def aspect(bounds: list[int]) -> float:
+        spans = list(zip([0, *bounds], [*bounds, ranks]))
+        along = max(b - a for a, b in spans) * RANK[diagram.rankdir]
+        across = sum(max(wide[a:b]) * ACROSS[diagram.rankdir] + 0.3 for a, b in spans)
+        w, h = (across, along) if diagram.rankdir == "TB" else (along, across)
+        return w / (h + TITLE)
+
+    best: list[int] = []
+    for k in range(2, min(len(cuts) + 1, 16) + 1):
+        bounds: list[int] = []
+        for j in range(1, k):  # the break nearest to an even share of the ranks
+            later = [b for b in cuts if not bounds or b > bounds[-1] + 1]
+            if later:
+                bounds.append(min(later, key=lambda b: abs(b - j * ranks / k)))
+        if abs(math.log(aspect(bounds) / target)) < abs(math.log(aspect(best) / target)):
+            best = bounds
+    for b in best:  # each column ranked on its own, from the top
+        for e in across[b]:
+            e.cut = True
+    diagram.fit = size
+
+
+def _levels(diagram: Diagram) -> dict[str, int]:
+    """Each node's rank as `dot` would give it: the longest path to it from a node with no input."""
+    into: dict[str, list[str]] = {n: [] for n in diagram.nodes}
+    out: dict[str, list[str]] = {n: [] for n in diagram.nodes}
+    for e in diagram.edges:
+        into[e.head].append(e.tail)
+        out[e.tail].append(e.head)
+    waiting = {n: len(v) for n, v in into.items()}
+    level = {n: 0 for n in diagram.nodes}
+    ready = [n for n, k in waiting.items() if k == 0]
+    while ready:
+        n = ready.pop()
+        for m in out[n]:
+            level[m] = max(level[m], level[n] + 1)
+            waiting[m] -= 1
+            if waiting[m] == 0:
+                ready.append(m)
+    return level
+
+
 # ---------------------------------------------------------------- styles
 
 @dataclass(frozen=True)
@@ -289,7 +475,7 @@ class Theme:
 
 
 LEGEND = {  # style -> legend text, in legend order
-    "conv": "convolution", "pool": "pooling", "norm": "normalization", "act": "activation",
+    "conv": "convolution", "depthwise": "depthwise conv", "pool": "pooling", "norm": "normalization", "act": "activation",
     "fc": "fully connected", "attention": "attention", "block": "block", "combinator": "add / concat",
     "aux": "aux head", "other": "other",
 }
@@ -299,7 +485,7 @@ THEMES: dict[str, Theme] = {
         background="white", text="#1f2328", edge="#57606a", edge_label="#57606a", shortcut="#c2185b",
         aux="#8250df", cluster="#8c959f", cluster_fill="#f6f8fa",
         families={
-            "conv": ("#cfe2ff", "#3d74b6"), "pool": ("#d3f0d8", "#3f8f52"), "norm": ("#fff1c2", "#b08800"),
+            "conv": ("#cfe2ff", "#3d74b6"), "depthwise": ("#9ec5fe", "#1f4e8c"), "pool": ("#d3f0d8", "#3f8f52"), "norm": ("#fff1c2", "#b08800"),
             "act": ("#ffe0c7", "#c8641e"), "fc": ("#ecd9f7", "#8250df"), "attention": ("#c9ecef", "#1b8a94"),
             "block": ("#e3e7ff", "#4b5bb8"), "combinator": ("#eceff1", "#57606a"), "aux": ("#f3e8ff", "#8250df"),
             "other": ("#ffffff", "#8c959f"), "io": ("white", "white"),
@@ -308,7 +494,7 @@ THEMES: dict[str, Theme] = {
         background="#0d1117", text="#e6edf3", edge="#8b949e", edge_label="#a5b0bb", shortcut="#ff7b9c",
         aux="#c297ff", cluster="#6e7681", cluster_fill="#161b22",
         families={
-            "conv": ("#1c3a5e", "#79b8ff"), "pool": ("#1d4428", "#7ee2a8"), "norm": ("#4a3b06", "#e3b341"),
+            "conv": ("#1c3a5e", "#79b8ff"), "depthwise": ("#0c2a52", "#b6d8ff"), "pool": ("#1d4428", "#7ee2a8"), "norm": ("#4a3b06", "#e3b341"),
             "act": ("#5a2d0c", "#ffa657"), "fc": ("#3c1e5a", "#d2a8ff"), "attention": ("#0f3f44", "#56d4dd"),
             "block": ("#262c5c", "#a5b4ff"), "combinator": ("#30363d", "#c9d1d9"), "aux": ("#2e1f47", "#c297ff"),
             "other": ("#161b22", "#8b949e"), "io": ("#0d1117", "#0d1117"),
@@ -317,7 +503,7 @@ THEMES: dict[str, Theme] = {
         background="white", text="black", edge="black", edge_label="#333333", shortcut="black",
         aux="black", cluster="#555555", cluster_fill="white",
         families={
-            "conv": ("#d9d9d9", "black"), "pool": ("#ffffff", "black"), "norm": ("#f0f0f0", "black"),
+            "conv": ("#d9d9d9", "black"), "depthwise": ("#a6a6a6", "black"), "pool": ("#ffffff", "black"), "norm": ("#f0f0f0", "black"),
             "act": ("#ffffff", "black"), "fc": ("#bfbfbf", "black"), "attention": ("#e6e6e6", "black"),
             "block": ("#cccccc", "black"), "combinator": ("#ffffff", "black"), "aux": ("#ffffff", "black"),
             "other": ("#ffffff", "black"), "io": ("white", "white"),
@@ -325,21 +511,22 @@ THEMES: dict[str, Theme] = {
 }
 
 
-def _html(n: DNode, small: int, faint: str) -> str:
+def _html(n: DNode, small: str, faint: str) -> str:
     first, *rest = [html.escape(s) for s in n.lines]
     top = f'<font point-size="{small}" color="{faint}">{html.escape(n.caption)}</font><br/>' if n.caption else ""
+    rest = ([html.escape(", ".join(n.folded))] if n.folded else []) + rest
     more = "".join(f'<br/><font point-size="{small}">{s}</font>' for s in rest)
     mark = f"  <b>{n.mark}</b>" if n.mark else ""
     return f"<{top}{first}{mark}{more}>"
 
 
-def _legend(diagram: Diagram, theme: Theme) -> str:
+def _legend(diagram: Diagram, theme: Theme, pt) -> str:
     cells = []
     for style in diagram.families() + (["aux"] if any(n.aux for n in diagram.nodes.values()) else []):
         fill, border = theme.families[style]
         cells.append(f'<td bgcolor="{fill}" color="{border}" border="1" cellpadding="3">'
-                      f'<font point-size="11">{html.escape(LEGEND[style])}</font></td>')
-    title = f'<tr><td colspan="{max(1, len(cells))}" border="0"><font point-size="20"><b>' \
+                      f'<font point-size="{pt(11)}">{html.escape(LEGEND[style])}</font></td>')
+    title = f'<tr><td colspan="{max(1, len(cells))}" border="0"><font point-size="{pt(20)}"><b>' \
             f'{html.escape(diagram.title)}</b></font></td></tr>'
     legend = f"<tr>{''.join(cells)}</tr>" if cells else ""
     return f'<<table border="0" cellspacing="4" cellpadding="2">{title}{legend}</table>>'
@@ -350,26 +537,34 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
     import graphviz
 
     t = THEMES[theme_name]
+
+    def pt(size: float) -> str:
+        return f"{size * diagram.font:.3g}"
+
     g = graphviz.Digraph(diagram.title or "network")
     graph = {"rankdir": diagram.rankdir, "bgcolor": t.background, "fontname": FONT, "fontcolor": t.text,
-             "label": _legend(diagram, t), "labelloc": "t", "labeljust": "c", "ranksep": "0.3", "nodesep": "0.3",
-             "newrank": "true", "outputorder": "edgesfirst", "ordering": "out", "pad": "0.3"}
+             "label": _legend(diagram, t, pt), "labelloc": "t", "labeljust": "c", "ranksep": "0.3", "nodesep": "0.3",
+             "newrank": "true", "outputorder": "edgesfirst", "ordering": "out",
+             "pad": f"{diagram.pad[0]:.3f},{diagram.pad[1]:.3f}"}
     if dpi:
         graph["dpi"] = str(dpi)
+    if diagram.fit:  # the target size at 96 dpi (the pad has made the aspect its own)
+        w, h = diagram.fit
+        graph.update(size=f"{w / 96:.3f},{h / 96:.3f}!", dpi="96")
     g.attr("graph", **graph)
-    g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="14", fontcolor=t.text,
+    g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize=pt(14), fontcolor=t.text,
            height="0.36", margin="0.14,0.05", penwidth="1.3")
-    g.attr("edge", fontname=FONT, fontsize="11", fontcolor=t.edge_label, color=t.edge, arrowsize="0.7",
+    g.attr("edge", fontname=FONT, fontsize=pt(SMALL), fontcolor=t.edge_label, color=t.edge, arrowsize="0.7",
            penwidth="1.2")
 
     def put(target, nid: str) -> None:
         n = diagram.nodes[nid]
         fill, border = t.families[n.style]
-        attrs = {"label": _html(n, 11, t.edge_label), "fillcolor": fill, "color": border}
+        attrs = {"label": _html(n, pt(SMALL), t.edge_label), "fillcolor": fill, "color": border}
         if n.shape == "circle":
             attrs.update(shape="circle", style="filled", width="0.3", height="0.3", margin="0.02", fixedsize="false")
         elif n.shape == "plain":
-            attrs.update(shape="plaintext", style="", fontsize="12")
+            attrs.update(shape="plaintext", style="", fontsize=pt(12))
         if n.aux:
             attrs.update(style=attrs.get("style", "rounded,filled") + ",dashed", color=t.aux)
         target.node(nid, **attrs)
@@ -382,15 +577,22 @@ def emit(diagram: Diagram, theme_name: str = "light", *, shapes: bool = True, dp
                 style = "rounded,filled" if child.style == "group" else "rounded,dashed"
                 sub.attr(label=child.label, style=style, color=t.aux if child.style == "aux" else t.cluster,
                          fillcolor=t.cluster_fill,
-                         fontcolor=t.text, fontsize="13", labeljust="l", margin="10")
+                         fontcolor=t.text, fontsize=pt(13), labeljust="l", margin="10")
                 fill(sub, child)
 
     fill(g, diagram.root)
+    pairs = dict.fromkeys((a, b) for row in diagram.rows for a, b in pairwise(row))  # each once: `dot` fails on twins
+    for a, b in pairs:
+        with g.subgraph() as same:
+            same.attr(rank="same")
+            same.edge(a, b, style="invis")
     for e in diagram.edges:
         attrs: dict[str, str] = {}
         if shapes and e.shape is not None:
             attrs["label"] = " " + fmt_shape(e.shape) + " "
-        if e.kind == "flow":
+        if e.cut:
+            attrs.update(constraint="false", weight="0")
+        elif e.kind == "flow":
             attrs["weight"] = "8"
         elif e.kind == "shortcut":
             attrs.update(color=t.shortcut, fontcolor=t.shortcut, penwidth="1.8", weight="0")
@@ -409,13 +611,42 @@ def to_dot(network: Network, **kwargs: Any) -> str:
         network: the IR.
         **kwargs: `depth` (block calls opened, default 0), `expand` (open everything),
             `rankdir` ("TB" or "LR"), `shapes` (edge labels), `params` (param counts on nodes),
-            `theme` ("light", "dark", "print"), `title` (default: the network's name), `dpi`.
+            `theme` ("light", "dark", "print"), `title` (default: the network's name), `dpi`,
+            `fold` (batch norms and activations folded into the layer before; default True),
+            `fit` ("16:9", "4:3", "1920x1080": columns, fonts and padding for that size; measured
+            with `dot` when it is installed), `focus` (a statement's label or path, drawn alone).
 
     Raises:
         CnnError: an unknown or bad option.
     """
     opts = options(**kwargs)
-    return emit(Recorder(network, opts).diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+    diagram = Recorder(network, opts).diagram
+    text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+    if opts.fit:
+        snake(diagram, parse_fit(opts.fit))
+        text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+        if has_dot():  # measured: fonts grown until the smallest reads at the target size, then padded
+            (tw, th), (px, py) = diagram.fit, diagram.pad
+            w, h = _size(text)
+            for _ in range(3):
+                small = SMALL * diagram.font * tw / max(w, tw / th * h) / 72  # in pixels at the target size
+                if small >= MIN_TEXT_PX + 1 or diagram.font >= 3:  # a margin for the rounding of sizes
+                    break
+                diagram.font = min(3.0, diagram.font * MIN_TEXT_PX / small * 1.15)
+                w, h = _size(emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi))
+            grow = tw / th * h - w
+            diagram.pad = (px + grow / 2, py) if grow > 0 else (px, py - grow * th / tw / 2)
+            text = emit(diagram, opts.theme, shapes=opts.shapes, dpi=opts.dpi)
+    return text
+
+
+def _size(dot: str) -> tuple[float, float]:
+    """The laid-out drawing's width and height in inches, pad included (`dot -Tplain`)."""
+    import graphviz
+
+    first = graphviz.Source(dot).pipe(format="plain").split(b"\n", 1)[0].split()
+    pad = [float(v) for v in re.search(r'pad="([\d.]+),([\d.]+)"', dot).groups()]
+    return float(first[2]) + 2 * pad[0], float(first[3]) + 2 * pad[1]
 
 
 def has_dot() -> bool:

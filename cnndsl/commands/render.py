@@ -27,9 +27,13 @@ def add_parser(sub):
     p.add_argument("--no-shapes", dest="shapes", action="store_false", help="leave the shapes off the edges")
     p.add_argument("--params", action="store_true", help="show each node's parameter count (graph style)")
     p.add_argument("--kernels", action="store_true", help="kernel pyramids from each conv's window (volumes style)")
-    p.add_argument("--fit", metavar="RATIO", help="lay the picture out for a 16:9 or 4:3 slide, or WxH pixels")
-    p.add_argument("--focus", metavar="LABEL", help="draw one statement, opened (a label, or a nested name: layer1.0)")
     p.add_argument("--theme", choices=("light", "dark", "print"), default="light", help="colors (default light)")
+    p.add_argument("--fit", metavar="RATIO", help="fit a slide: 16:9, 4:3 or WxH pixels; a long chain is laid out in "
+                                                 "columns, fonts sized so text reads at that size")
+    p.add_argument("--focus", metavar="LABEL", help="draw only that statement, opened (a label, or a nested name "
+                                                    "such as layer1.0)")
+    p.add_argument("--no-fold", dest="fold", action="store_false",
+                   help="draw batch norms and activations as nodes of their own (default: folded into the layer before)")
     p.add_argument("--title", help="the diagram's title (default: the program's `network NAME \"TITLE\"`, else its name); any Unicode")
     return p
 
@@ -46,7 +50,7 @@ def run(args) -> int:
     if args.depth < 0:
         raise CnnError(f"--depth must be 0 or more, got {args.depth}")
     for option, style, given in (("--kernels", "volumes", args.kernels), ("--rankdir", "graph", args.rankdir),
-                                 ("--params", "graph", args.params)):
+                                 ("--params", "graph", args.params), ("--no-fold", "graph", not args.fold)):
         if given and args.style != style:
             raise CnnError(f"{option} applies to --style {style} only")
     fmt = output_format(args.output, args.style) if args.output else {"graph": "dot", "volumes": "svg"}[args.style]
@@ -60,7 +64,7 @@ def run(args) -> int:
     else:
         from cnndsl.backends.graphviz import render
 
-        data = render(net, fmt, rankdir=args.rankdir or "TB", params=args.params, **shared)
+        data = render(net, fmt, rankdir=args.rankdir or "TB", params=args.params, fold=args.fold, **shared)
     if args.output:
         try:
             Path(args.output).write_bytes(data)

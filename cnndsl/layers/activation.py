@@ -31,5 +31,8 @@ class Activation(Node):
     def describe(self) -> str:
         return self.fn
 
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        return [ACTIVATIONS[self.fn].module]
+
     def module(self, x: Shape, y: Shape) -> Leaf:
         return one("act", act_module(self.fn, self.slope))

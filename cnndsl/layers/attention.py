@@ -61,5 +61,15 @@ class SqueezeExcite(Node):
     def describe(self) -> str:
         return f"se r={self.r}"
 
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        return [f"SE, r={self.r}"]
+
+    def gate(self, x: Shape) -> tuple[tuple[list[str], str, Shape], ...]:
+        c = x[2]
+        rd = self.squeezed(c)
+        return ((["squeeze: global avg pool"], "pool", (1, 1, c)),
+                ([f"excite: fc {rd} (C/{self.r})", "ReLU"], "fc", (1, 1, rd)),
+                ([f"fc {c}", "Sigmoid"], "fc", (1, 1, c)))
+
     def module(self, x: Shape, y: Shape) -> Leaf:
         return one("se", call("SqueezeExcite", x[2], self.squeezed(x[2])))

@@ -184,3 +184,7 @@ class Fused(Node):
 
     def parts(self) -> int:
         return 1 + self.bn + (self.act is not None)
+
+    def tail_words(self) -> list[str]:
+        """`BN`, `ReLU`: the fused parts as a figure names them."""
+        return (["BN"] if self.bn else []) + ([ACTIVATIONS[self.act].module] if self.act else [])

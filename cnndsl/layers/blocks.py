@@ -95,13 +95,15 @@ def _disagree(what: str, shapes: list[Shape], node: Node, hint: str | None = Non
 
 
 class Group(Container):
-    """`< a; b; c >`: a sequence; also what a block call makes."""
+    """`< a; b; c >`: a sequence; also what a block call makes. `"Entry flow" < ... >` is a
+    display-only group: `title` names it in figures; it has no module (`name` is `""`)."""
 
     keywords = ()
     kind: Literal["group"] = "group"
     branch_fields = ("children",)
     form = "sequence"
     children: Body
+    title: str | None = None
 
     def infer(self, x: Shape, walk) -> Shape:
         return walk.seq(self.children, x)

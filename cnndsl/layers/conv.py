@@ -95,6 +95,15 @@ class ConvBase(Fused):
             kw["bias"] = False
         return fused(self, ("conv", call("Conv2d", x[2], y[2], **kw)), y[2], False)
 
+    def style(self, x: Shape, y: Shape) -> str:
+        return "depthwise" if self.group_count(x) == x[2] == y[2] > 1 else self.family
+
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        k = f"{self.kernel[0]}x{self.kernel[1]}"
+        groups = self.group_count(x)
+        head = f"{k} depthwise" if groups == x[2] == y[2] else f"{k} conv, {y[2]}" + (f", {groups} groups" if groups > 1 else "")
+        return [head + _extras(self.stride, self.dilation), *self.tail_words()]
+
     def options_text(self) -> str:
         parts = []
         if self.stride != (1, 1):
@@ -104,6 +113,12 @@ class ConvBase(Fused):
         if self.dilation != (1, 1):
             parts.append(f"d{_pair(self.dilation)}")
         return "".join(" " + p for p in parts)
+
+
+def _extras(stride: Pair, dilation: Pair = (1, 1)) -> str:
+    """` /2` for a stride, ` dilated 2` for a dilation: how a figure marks them."""
+    s = f" /{_pair(stride)}" if stride != (1, 1) else ""
+    return s + (f" dilated {_pair(dilation)}" if dilation != (1, 1) else "")
 
 
 def _pair(p: Pair) -> str:

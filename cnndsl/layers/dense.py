@@ -73,6 +73,9 @@ class FC(Fused):
     def describe(self) -> str:
         return f"fc {self.out}{self.tail_text()}"
 
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        return [f"fc {self.out}", *self.tail_words()]
+
     def module(self, x: Shape, y: Shape) -> Leaf:
         kw = {} if self.bias else {"bias": False}
         return fused(self, ("fc", call("Linear", x[-1], self.out, **kw)), self.out, True, flatten=len(x) == 3)

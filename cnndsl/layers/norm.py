@@ -35,6 +35,9 @@ class BatchNorm(Fused):
     def describe(self) -> str:
         return "bn" + (f" {self.act}" if self.act else "")
 
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        return self.tail_words()
+
     def parts(self) -> int:
         return 1 + (self.act is not None)
 

@@ -89,6 +89,11 @@ class Pool(Node):
         return f"{self.keywords[0]} {k}{s}{p}{' ceil' if self.ceil else ''}"
 
 
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        s = f" /{self.stride[0]}" if self.stride[0] > 1 else ""
+        return [f"{self.keywords[0][:3]} pool {self.kernel[0]}x{self.kernel[1]}{s}"]
+
+
 class MaxPool(Pool):
     """`maxpool K [sN] [pN | same] [ceil]`."""
 
@@ -128,6 +133,9 @@ class GlobalAvgPool(Node):
     family = "pool"
     kind: Literal["gap"] = "gap"
 
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        return ["global avg pool"]
+
     def shape(self, x: Shape) -> Shape:
         return (1, 1, need_map(x, self)[2])
 
@@ -163,6 +171,9 @@ class AdaptiveAvgPool(Node):
 
     def describe(self) -> str:
         return f"adaptiveavgpool {self.size[0]}x{self.size[1]}"
+
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        return [f"avg pool to {self.size[0]}x{self.size[1]}"]
 
     def module(self, x: Shape, y: Shape) -> Leaf:
         return one("pool", call("AdaptiveAvgPool2d", self.size))
