@@ -171,7 +171,7 @@ class Recorder:
         body, x, level = network.body, tuple(network.input), 0
         title = opts.title if opts.title is not None else network.title or network.name
         if opts.focus is not None:  # the one statement, opened one level more than asked
-            row = _find(rows, opts.focus, network)
+            row = find_row(rows, opts.focus, network)
             body, x, level = (row.node,), row.input, -1
             title = opts.title if opts.title is not None else f"{title}: {row.path}"
         self.diagram = Diagram(title=title, rankdir=opts.rankdir)
@@ -368,7 +368,7 @@ DRAW = {"sequence": Recorder.sequence, "residual": Recorder.residual, "join": Re
         "aux": Recorder.aux_head, "repeat": Recorder.repeat}
 
 
-def _find(rows, focus: str, network: Network):
+def find_row(rows, focus: str, network: Network):
     """The row of the statement `focus` names: a module path (`layer1.0`), else the first whose path
     ends in it (`1` in mobilenet is `blocks.1`)."""
     named = [r for r in rows if r.node.name]

@@ -36,7 +36,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnndsl.backends.graphviz import FONT, THEMES, Theme
+from cnndsl.backends.graphviz import FONT, THEMES, Theme, find_row, parse_fit
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape, fmt_shape
 
@@ -44,7 +44,6 @@ FORMATS = ("svg", "png", "pdf", "tex")
 FLOOR, SPATIAL, CHANNEL, BAR_FLOOR, BAR = 8.0, 14.0, 5.0, 8.0, 9.0
 GAP, FAN, ARC, TEXT, SMALL = 26.0, 34.0, 10.0, 13.0, 11.0
 FOLDED = ("norm", "act", "other", "attention")  # families drawn as a word under the box before them
-RATIOS = {"16:9": (1920, 1080), "4:3": (1440, 1080)}
 CONVERT_HINT = ("install librsvg's converter: `apt-get install librsvg2-bin` (Debian/Ubuntu), `brew install librsvg` "
                 "(macOS); `-o FILE.svg` and `-o FILE.tex` work without it")
 
@@ -64,29 +63,6 @@ def bar(n: int) -> float:
 def text_width(text: str, size: float) -> float:
     """An estimate, the same everywhere (no font metrics): wide glyphs (Hangul, CJK) count double."""
     return sum(size * (1.0 if ord(ch) >= 0x1100 else 0.58) for ch in text)
-
-
-def parse_fit(text: str) -> tuple[int, int]:
-    """The target size in pixels of `fit`: `16:9` (1920x1080), `4:3` (1440x1080), `W:H` (1080 high), `WxH`."""
-    for sep in (":", "x"):
-        a, _, b = text.partition(sep)
-        if a.isdigit() and b.isdigit() and int(a) > 0 and int(b) > 0 and max(int(a), int(b)) <= 20_000:
-            if sep == ":":
-                return RATIOS.get(text, (round(1080 * int(a) / int(b)), 1080))
-            return int(a), int(b)
-    raise CnnError(f"fit must be a ratio such as 16:9 or 4:3, or a size in pixels such as 1920x1080, got {text!r}")
-
-
-def find(rows, focus: str, network: Network):
-    """The row `focus` names: a module path (`layer1.0`), else the first whose path ends in it."""
-    named = [r for r in rows if r.node.name]
-    for match in (lambda p: p == focus, lambda p: p.endswith("." + focus)):
-        for r in named:
-            if match(r.path):
-                return r
-    top = [n.name for n in network.body if n.name and not n.name.isdigit()]
-    raise CnnError(f"focus: no statement '{focus}' in {network.name}",
-                   hint=f"labels at the top: {', '.join(top)}; a nested one is written `layer1.0`" if top else None)
 
 
 def words(n: Node, x: Shape, y: Shape) -> str:
@@ -549,7 +525,7 @@ class Builder:
         body, x, level = network.body, tuple(network.input), 0
         self.title = opts.title if opts.title is not None else network.title or network.name
         if opts.focus is not None:  # the one statement, opened one level more than asked
-            row = find(rows, opts.focus, network)
+            row = find_row(rows, opts.focus, network)
             body, x, level = (row.node,), row.input, -1
             self.title = opts.title if opts.title is not None else f"{self.title}: {row.path}"
         self.aux = 0
