@@ -34,7 +34,8 @@ CONVENTION: dict[str, str] = {
     "activations": "elements of every tensor a leaf module or a join (residual/add/concat sum) writes "
                    "in an eval-mode forward, per sample",
     "receptive_field": "input pixels along H seen by one output (Araujo et al., Distill 2019); "
-                       "branches take the largest",
+                       "branches take the largest; null (global) after a global pooling, a flatten or an fc; "
+                       "the network's figure is the deepest spatial layer's (receptive_field_at)",
 }
 
 
@@ -68,8 +69,8 @@ class LayerStats(BaseModel):
     macs: int
     flops: int
     activations: int
-    receptive_field: int
-    effective_stride: int
+    receptive_field: int | None  # None: global (after a global pooling, a flatten or an fc)
+    effective_stride: int | None
     aux: bool = False
 
 
@@ -87,8 +88,9 @@ class Stats(BaseModel):
     flops: int
     activations: int
     peak_activation: int
-    receptive_field: int
+    receptive_field: int  # the deepest spatial layer's, the figure papers quote
     effective_stride: int
+    receptive_field_at: str  # that layer's name ("" when only the input is spatial)
     param_memory_mb: Memory
     activation_memory_mb: Memory
     convention: dict[str, str]
@@ -120,5 +122,6 @@ def compute(network: Network, analysis=None) -> Stats:
         network=network.name, input=list(network.input), output=list(a.output), params=a.params,
         aux_params=a.aux_params, macs=a.macs, flops=a.flops, activations=a.activations,
         peak_activation=a.peak_activation, receptive_field=a.rf, effective_stride=a.jump,
+        receptive_field_at=a.rf_at,
         param_memory_mb=Memory.of(a.params), activation_memory_mb=Memory.of(a.activations),
         convention=CONVENTION, layers=layers)

@@ -260,3 +260,44 @@ def test_bad_program_is_positioned(capsys, tmp_path):
     code, out, err = cli(capsys, "stats", str(f))
     assert code == 2
     assert err.startswith(f"{f}:3:1: error: 'fc 10' needs a flat input")
+
+
+# ---------------------------------------------------------------- receptive field headline
+
+@pytest.mark.parametrize("name, rf, at", [
+    # the deepest spatial layer's receptive field, as Araujo et al. (Distill 2019) and the papers that
+    # compare networks quote it (global pooling, flatten and fc are not kernels)
+    ("resnet18", 435, "layer4"), ("resnet34", 899, "layer4"), ("resnet50", 427, "layer4"),
+    ("resnet101", 971, "layer4"), ("resnet152", 1451, "layer4"),
+    ("vgg16", 212, "features"), ("vgg19", 268, "features"), ("alexnet", 195, "features"),
+    ("mobilenet", 315, "blocks"),
+])
+def test_receptive_field_of_the_classic_networks(name, rf, at):
+    s = cnndsl.stats(cnndsl.parse_file(name))
+    assert (s.receptive_field, s.effective_stride, s.receptive_field_at) == (rf, 32, at)
+    assert s.layers[-1].receptive_field is None  # the classifier is global
+
+
+def test_vgg16_receptive_field_by_hand():
+    # 13 3x3 convs and 5 2x2/2 pools: a 3x3 conv adds 2 * jump, a pool 1 * jump and doubles the jump
+    r, j = 1, 1
+    for convs in (2, 2, 3, 3, 3):
+        r += convs * 2 * j
+        r += 1 * j
+        j *= 2
+    assert (r, j) == (212, 32)
+    s = cnndsl.stats(cnndsl.parse_file("vgg16"))
+    assert (s.receptive_field, s.effective_stride) == (r, j)
+
+
+def test_receptive_field_text(capsys, tmp_path):
+    _, out, _ = cli(capsys, "stats", "resnet50", "--depth", "1")
+    assert "receptive field 427 px at layer4, effective stride 32" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()}
+    assert rows["layer4"][-2:] == ["427", "32"]
+    assert rows["fc"][-2:] == ["global", "global"]
+    # LeNet-5's last spatial layer is a positional one, so its statement is shown too; C1 5, S2 5 + 1 = 6
+    # (jump 2), C3 6 + 4*2 = 14, S4 14 + 1*2 = 16 (jump 4), C5 16 + 4*4 = 32, the whole 32x32 input
+    (tmp_path / "lenet.cnn").write_text(LENET5)
+    _, out, _ = cli(capsys, "stats", str(tmp_path / "lenet.cnn"))
+    assert "receptive field 32 px at 4 (conv 5x5x120 tanh), effective stride 4" in out

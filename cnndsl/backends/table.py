@@ -39,8 +39,9 @@ def signed(n: int) -> str:
     return f"{n:+,}" if n else "0"
 
 
-def shape(dims: Sequence[int]) -> str:
-    return "x".join(str(d) for d in dims)
+def shape(dims: Sequence[int] | str) -> str:
+    """`(7, 7, 512)` -> `7x7x512`; text is kept as it is."""
+    return dims if isinstance(dims, str) else "x".join(str(d) for d in dims)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,9 @@ def layer_table(stats, depth: int | None = None) -> Table:
     cols = [Column("name", "name"), Column("layer", "layer"), Column("output", "output", shape),
             Column("params", "params", count, True), Column("MACs", "macs", human, True),
             Column("RF", "receptive_field", str, True), Column("stride", "effective_stride", str, True)]
+    for r in records:
+        if r["receptive_field"] is None:
+            r["receptive_field"] = r["effective_stride"] = "global"
     s = stats
     footer = [
         f"total        {shape(s.input)} -> {shape(s.output)}",
@@ -147,7 +151,7 @@ def layer_table(stats, depth: int | None = None) -> Table:
         f"FLOPs        {count(s.flops)} ({human(s.flops)})",
         f"activations  {count(s.activations)} ({mb(s.activation_memory_mb.fp32)} fp32); "
         f"peak tensor {count(s.peak_activation)} ({mb(s.peak_activation * 4 / 1e6)} fp32)",
-        f"receptive field {s.receptive_field} px, effective stride {s.effective_stride}",
+        f"receptive field {s.receptive_field} px{_rf_at(s)}, effective stride {s.effective_stride}",
         "",
         *CONVENTION_FOOTER,
     ]
@@ -156,10 +160,22 @@ def layer_table(stats, depth: int | None = None) -> Table:
     return Table(cols, records, title=f"{s.network}", footer=footer, indent="depth")
 
 
+def _rf_at(stats) -> str:
+    """` at layer4`; a positional name is followed by its statement: ` at 6 (conv 5x5x120 tanh)`."""
+    name = stats.receptive_field_at
+    if not name:
+        return " (only the input is spatial)"
+    if not name.rpartition(".")[2].isdigit():
+        return f" at {name}"
+    return f" at {name} ({next(layer.layer for layer in stats.layers if layer.name == name)})"
+
+
 def _layer_record(layer) -> dict:
     r = dict(layer.__dict__)  # a flat model: its fields, without a serializer round trip
     if layer.aux:
         r["layer"] = f"{r['layer']} *aux"
+    if layer.kind == "aux":  # a head reads a tap of its own, not the main path
+        r["output"] = f"{shape(layer.input)} -> {shape(layer.output)}"
     return r
 
 
@@ -182,7 +198,8 @@ TOTALS = [  # (title, key, text)
     ("params MB fp32", "param_memory_mb", lambda m: mb(m["fp32"])),
     ("params MB fp16", "param_memory_mb", lambda m: mb(m["fp16"])),
     ("params MB int8", "param_memory_mb", lambda m: mb(m["int8"])),
-    ("receptive field", "receptive_field", str), ("effective stride", "effective_stride", str),
+    ("receptive field", "receptive_field", str), ("  at layer", "receptive_field_at", str),
+    ("effective stride", "effective_stride", str),
 ]
 
 
