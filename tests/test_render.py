@@ -400,3 +400,17 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["render", str(src), "--depth", "-1"]) == 2
     assert main(["render", str(src)]) == 0
     assert capsys.readouterr().out.startswith("digraph")
+
+
+@needs_dot
+def test_render_says_what_it_wrote(tmp_path, capsys):
+    import matplotlib.image
+
+    png, svgf, dot = tmp_path / "r.png", tmp_path / "r.svg", tmp_path / "r.dot"
+    for out in (png, svgf, dot):
+        assert main(["render", "tiny", "-o", str(out)]) == 0
+    said = capsys.readouterr().err.splitlines()
+    height, width = matplotlib.image.imread(png).shape[:2]  # the PNG's own pixels, read by another decoder
+    root = ET.parse(svgf).getroot()
+    w, h = (root.get(k).removesuffix("pt") for k in ("width", "height"))
+    assert said == [f"wrote {png} ({width}x{height} px)", f"wrote {svgf} ({w}x{h} pt)", f"wrote {dot}"]
