@@ -20,6 +20,9 @@ from cnndsl.ir import Network, Node, Shape
 from cnndsl.source import gc_paused
 
 
+WEIGHTED = ("conv", "fc")  # the layer families papers count in a network's depth
+
+
 @dataclass(frozen=True)
 class Row:
     """Figures of one node. For a combinator, `params`/`macs`/`flops`/`activations` include its
@@ -58,6 +61,7 @@ class Analysis:
     rf: int  # the receptive field people quote: the deepest spatial layer's on the main path
     jump: int
     rf_at: str  # that layer: the first top-level statement reaching `rf` ("" when nothing but the input is spatial)
+    weight_layers: int  # the depth papers quote: conv and fc layers on the longest path, auxiliary heads left out
 
     def children(self, index: int | None) -> list[int]:
         """Indices of the rows directly inside row `index` (`None`: the top level)."""
@@ -66,7 +70,7 @@ class Analysis:
 
 @dataclass
 class _Frame:
-    entry: tuple[int, int]
+    entry: tuple[int, int, bool, int]  # the walk's (r, j, global, weight layers) where the branches start
     parallel: bool
     index: int
     ends: list = field(default_factory=list)
@@ -81,6 +85,11 @@ class Walk:
     join keeps the largest of each. A global pooling (a pool whose window covers the whole map down to
     1x1) or anything flat (flatten, fc) makes the path global: every output sees the whole input, and
     its rows carry no figure; so do a join's whose branches are global.
+
+    The depth papers quote (VGG-16, ResNet-50) counts the weight layers (conv, fc) one after another:
+    a sequence adds them up, a join keeps its longest branch (so a projection shortcut, shorter than
+    the body it runs beside, is not counted, and an Inception module counts 2), and an auxiliary
+    head is left out.
     """
 
     def __init__(self) -> None:
@@ -90,8 +99,9 @@ class Walk:
         self.frames: list[_Frame] = []
         self.top: list[int] = []
         self.r, self.j, self.g = 1, 1, False
+        self.d = 0  # weight layers (conv, fc) on the longest path so far
         self.aux = 0
-        self.head_io: tuple = ()  # (input, output, r, j, g) of the last auxiliary head's body
+        self.head_io: tuple = ()  # (input, output, r, j, g, d) of the last auxiliary head's body
 
     def path(self, name: str) -> str:
         return ".".join([*self.prefix, name]) if name else ".".join(self.prefix)
@@ -100,22 +110,22 @@ class Walk:
         scope = self.taps[-2] if node.name else self.taps[-1]  # the sequence the tapping node sits in
         if label not in scope:
             raise CnnError(f"'aux from {label}': no earlier statement labeled '{label}' in this sequence", node.span)
-        shape, self.r, self.j, self.g = scope[label]
+        shape, self.r, self.j, self.g, self.d = scope[label]
         return shape
 
     def seq(self, nodes, x: Shape, aux: bool = False) -> Shape:
         fr = self.frames[-1] if self.frames else None
         if fr is not None and fr.parallel:
-            self.r, self.j, self.g = fr.entry
+            self.r, self.j, self.g, self.d = fr.entry
         self.aux += aux
         x0 = x
         for n in nodes:
             x = self.node(n, x)
         self.aux -= aux
         if aux:
-            self.head_io = (x0, x, self.r, self.j, self.g)
+            self.head_io = (x0, x, self.r, self.j, self.g, self.d)
         if fr is not None and fr.parallel:
-            fr.ends.append((self.r, self.j, self.g))
+            fr.ends.append((self.r, self.j, self.g, self.d))
         return x
 
     def node(self, node: Node, x: Shape) -> Shape:
@@ -126,7 +136,7 @@ class Walk:
                "aux": self.aux > 0 or (node.takes_branches and node.head), "parent": parent.index if parent else None}
         self.rows.append(row)
         if node.takes_branches:
-            entry = (self.r, self.j, self.g)
+            entry = (self.r, self.j, self.g, self.d)
             scoped = bool(node.name)
             if scoped:
                 self.prefix.append(node.name)
@@ -141,12 +151,13 @@ class Walk:
             out, end = y, None  # what the row shows: a head's own input, output and receptive field
             if node.head:  # the main path goes on as it was
                 row["input"], out, *end = self.head_io
-                self.r, self.j, self.g = entry
+                self.r, self.j, self.g, self.d = entry
             elif node.parallel:  # a join: the widest branch; a residual's identity shortcut is one
                 ends = fr.ends + ([entry] if len(node.branches()) == 1 else [])
                 self.r = max(e[0] for e in ends)
                 self.j = max(e[1] for e in ends)
                 self.g = all(e[2] for e in ends)
+                self.d = max(e[3] for e in ends)
             # a join writes a tensor of its own (the sum, the product, the concatenation), then its activation
             own_act = math.prod(y) * (1 + (node.act is not None)) if node.parallel else 0
             row.update(output=out, own_params=0, own_macs=0, own_flops=node.flops(x, y), own_activations=own_act)
@@ -169,11 +180,12 @@ class Walk:
             elif not self.g:
                 self.r += (k - 1) * self.j
                 self.j *= s
+            self.d += node.family in WEIGHTED
             end = None
-        r, j, g = end or (self.r, self.j, self.g)
+        r, j, g, _ = end or (self.r, self.j, self.g, self.d)
         row["rf"], row["jump"] = (None, None) if g else (r, j)
         if node.name:
-            self.taps[-1][node.name] = (y, self.r, self.j, self.g)
+            self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d)
         return y
 
 
@@ -204,4 +216,5 @@ def analyze(network: Network) -> Analysis:
     return Analysis(
         network=network, rows=rows, output=y, params=sum(r.params for r in top), aux_params=aux_params,
         macs=sum(r.macs for r in main), flops=sum(r.flops for r in main),
-        activations=sum(r.activations for r in main), peak_activation=peak, rf=rf, jump=jump, rf_at=at)
+        activations=sum(r.activations for r in main), peak_activation=peak, rf=rf, jump=jump, rf_at=at,
+        weight_layers=walk.d)
