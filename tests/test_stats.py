@@ -301,3 +301,48 @@ def test_receptive_field_text(capsys, tmp_path):
     (tmp_path / "lenet.cnn").write_text(LENET5)
     _, out, _ = cli(capsys, "stats", str(tmp_path / "lenet.cnn"))
     assert "receptive field 32 px at 4 (conv 5x5x120 tanh), effective stride 4" in out
+
+
+# ---------------------------------------------------------------- depth and the slide table
+
+@pytest.mark.parametrize("name, depth", [
+    # the depth each paper gives its network: weight layers (conv, fc) on the longest path
+    ("vgg16", 16), ("vgg19", 19),  # 13 + 3, 16 + 3 (Simonyan & Zisserman, table 1)
+    ("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152),  # He et al.
+    ("googlenet", 22),  # Szegedy et al.: "22 layers deep when counting only layers with parameters"
+    ("alexnet", 8), ("alexnet_2012", 8),  # 5 conv + 3 fc
+    ("lenet5", 5),  # C1, C3, C5, F6, output
+    ("mobilenet", 28),  # Howard et al.: "counting depthwise and pointwise convolutions as separate layers, 28"
+    ("densenet121", 121),
+])
+def test_depth_as_the_papers_count(name, depth):
+    assert cnndsl.stats(cnndsl.parse_file(name)).weight_layers == depth
+
+
+def test_depth_rule_by_hand():
+    # a projection shortcut (1 conv) beside a 2-conv body: the longest branch, 2; the aux head's 2 fc not at all
+    src = ("input 8x8x4; a: conv 3x3x4 same; residual < conv 3x3x8 same; conv 3x3x8 same | conv 1x1x8 >; "
+           "aux from a < gap; fc 4; fc 2 >; gap; fc 10")
+    assert cnndsl.stats(cnndsl.parse(src)).weight_layers == 1 + 2 + 1
+
+
+def test_slide_table(capsys):
+    args = ["stats", "resnet50", "vgg16", "--columns", "params,macs,depth,rf", "--units", "human", "--transpose"]
+    _, out, _ = cli(capsys, *args)
+    rows = [line.split() for line in out.splitlines()]
+    # torchvision's published figures: ResNet-50 25.6M params, 4.09 GMACs; VGG-16 138.4M, 15.47 GMACs
+    assert rows[0] == ["network", "params", "MACs", "depth", "RF"]
+    assert rows[2:] == [["resnet50", "25.6M", "4.09G", "50", "427"], ["vgg16", "138M", "15.5G", "16", "212"]]
+    _, out, _ = cli(capsys, *args, "--markdown")
+    assert out.splitlines()[2] == "| resnet50 | 25.6M | 4.09G | 50 | 427 |"
+    _, out, _ = cli(capsys, *args, "--csv")  # csv keeps exact numbers
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["network", "params", "macs", "depth", "rf"],
+        ["resnet50", "25557032", "4089184256", "50", "427"], ["vgg16", "138357544", "15470264320", "16", "212"]]
+
+
+def test_columns_errors(capsys):
+    code, _, err = cli(capsys, "stats", "tiny", "--columns", "params,bogus")
+    assert code == 2 and "--columns: unknown figure 'bogus'" in err
+    code, _, err = cli(capsys, "stats", "tiny", "--units", "human")
+    assert code == 2 and "--units" in err

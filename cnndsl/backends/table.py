@@ -198,6 +198,7 @@ TOTALS = [  # (title, key, text)
     ("params MB fp32", "param_memory_mb", lambda m: mb(m["fp32"])),
     ("params MB fp16", "param_memory_mb", lambda m: mb(m["fp16"])),
     ("params MB int8", "param_memory_mb", lambda m: mb(m["int8"])),
+    ("weight layers", "weight_layers", str),
     ("receptive field", "receptive_field", str), ("  at layer", "receptive_field_at", str),
     ("effective stride", "effective_stride", str),
 ]
@@ -209,6 +210,39 @@ def compare_table(stats_list, names: list[str]) -> Table:
     cols = [Column("", "figure")] + [Column(n, f"c{i}", str, True) for i, n in enumerate(names)]
     recs = [{"figure": title, **{f"c{i}": text(d[key]) for i, d in enumerate(dumps)}} for title, key, text in TOTALS]
     return Table(cols, recs, footer=["", *CONVENTION_FOOTER])
+
+
+# (title, how to read it from a `Stats`, its exact text, its --units human text), by --columns name
+FIGURES: dict[str, tuple[str, Callable, Callable, Callable]] = {
+    "params": ("params", lambda s: s.params, count, human),
+    "aux_params": ("aux params", lambda s: s.aux_params, count, human),
+    "macs": ("MACs", lambda s: s.macs, count, human),
+    "flops": ("FLOPs", lambda s: s.flops, count, human),
+    "activations": ("activations", lambda s: s.activations, count, human),
+    "peak": ("peak activation", lambda s: s.peak_activation, count, human),
+    "memory": ("params MB fp32", lambda s: s.param_memory_mb.fp32, mb, mb),
+    "depth": ("depth", lambda s: s.weight_layers, str, str),
+    "rf": ("RF", lambda s: s.receptive_field, str, str),
+    "stride": ("stride", lambda s: s.effective_stride, str, str),
+    "input": ("input", lambda s: s.input, shape, shape),
+    "output": ("output", lambda s: s.output, shape, shape),
+}
+
+
+def summary_table(stats_list, names: list[str], columns: list[str], units: str = "exact",
+                  transpose: bool = False) -> Table:
+    """The chosen figures (`FIGURES` keys) of several networks: one column per network, or with
+    `transpose` one row per network (a slide's table). `units="human"` writes 25.6M and 4.09G in text
+    and markdown; csv and json keep exact numbers."""
+    text = {k: FIGURES[k][3 if units == "human" else 2] for k in columns}
+    if transpose:
+        cols = [Column("network", "network")] + [Column(FIGURES[k][0], k, text[k], True) for k in columns]
+        recs = [{"network": n, **{k: FIGURES[k][1](s) for k in columns}} for n, s in zip(names, stats_list)]
+        return Table(cols, recs)
+    cols = [Column("", "figure")] + [Column(n, n, str, True) for n in names]
+    recs = [{"figure": FIGURES[k][0], **{n: text[k](FIGURES[k][1](s)) for n, s in zip(names, stats_list)}}
+            for k in columns]
+    return Table(cols, recs)
 
 
 # ------------------------------------------------------------------ sweep
