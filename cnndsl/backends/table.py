@@ -266,10 +266,24 @@ def sweep_table(points, keys: list[str]) -> Table:
 
 def diff_table(changes, a_name: str, b_name: str, totals: list[dict]) -> Table:
     """What differs between two networks, one row per difference, with what it costs."""
-    cols = [Column("change", "change"), Column("name", "name"), Column(a_name, "a"), Column(b_name, "b"),
-            Column("what", "options"), Column("Δparams", "d_params", signed, True), Column("ΔMACs", "d_macs", _signed_h, True)]
+    cols = [Column("change", "change"), Column("name", "name"), Column("stage", "stage"), Column(a_name, "a"),
+            Column(b_name, "b"), Column("what", "what"), Column("Δparams", "d_params", signed, True),
+            Column("ΔMACs", "d_macs", _signed_h, True)]
     foot = [""] + [f"{t['figure']:<7} {t['a']:>18} -> {t['b']:>18}   ({t['delta']})" for t in totals]
-    return Table(cols, [c if isinstance(c, dict) else c.record() for c in changes], footer=foot)
+    return Table(cols, [_what(c if isinstance(c, dict) else c.record()) for c in changes], footer=foot)
+
+
+def _what(r: dict) -> dict:
+    """An added or removed layer's `what` as the lecture figures caption it:
+    `+ 3x3 conv, 512 (+2.36M params, +1.85G MACs)`; a change's options as they are."""
+    if r["change"] in ("added", "removed"):
+        sign = "+" if r["change"] == "added" else "-"
+        times = f"{r['count']} x " if r.get("count", 1) > 1 else ""
+        r = {**r, "what": f"{sign} {times}{r['options']} ({_signed_h(r['d_params'])} params, "
+                          f"{_signed_h(r['d_macs'])} MACs)"}
+    else:
+        r = {**r, "what": r["options"]}
+    return r
 
 
 def _signed_h(n: int) -> str:
