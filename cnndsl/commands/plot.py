@@ -1,4 +1,4 @@
-"""`cnndsl plot FILE... -o OUT.png|svg [--sweep k=v1,v2 ...]`: compare networks on one chart.
+"""`cnndsl plot FILE... -o OUT.png|svg [--sweep k=v1,v2 ...] [--accuracy FILE.csv]`: compare networks on one chart.
 
 One bubble per network at (MACs, params) on log axes, its area proportional to the activation
 memory of a forward pass (float32), labeled by name: the cost half of Canziani et al. 2016, "An
@@ -6,6 +6,8 @@ Analysis of Deep Neural Network Models for Practical Applications" (arXiv:1605.0
 `--sweep`, every point of the grid is drawn and the points along the last swept param are joined
 as a curve (one curve per value of the other params): the MobileNet width/resolution trade-off.
 Files that do not declare every swept param are drawn as single bubbles, for comparison.
+`--accuracy FILE.csv` draws Canziani et al.'s own chart: the user's accuracy against MACs.
+Labels are placed clear of each other and of every bubble; colours follow the network's name.
 Needs matplotlib (`pip install 'cnndsl[plot]'`); imports no torch.
 """
 
