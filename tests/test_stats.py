@@ -346,3 +346,10 @@ def test_columns_errors(capsys):
     assert code == 2 and "--columns: unknown figure 'bogus'" in err
     code, _, err = cli(capsys, "stats", "tiny", "--units", "human")
     assert code == 2 and "--units" in err
+    code, _, err = cli(capsys, "stats", "tiny", "--transpose", "--depth", "1")
+    assert code == 2 and "--depth does not apply to a summary table" in err
+    # a bare --transpose takes params, macs, depth, rf; --json gives the table's records
+    code, out, _ = cli(capsys, "stats", "lenet5", "--transpose", "--units", "human", "--json")
+    # LeNet-5 as shipped (C1 156, C3 2,416, C5 48,120, F6 10,164, output 850 = 61,706 params)
+    assert code == 0 and json.loads(out) == [{"network": "lenet5", "params": 61_706, "macs": 416_520, "depth": 5,
+                                              "rf": 32}]

@@ -31,7 +31,7 @@ def add_parser(sub):
                         "params, aux_params, macs, flops, activations, peak, memory, depth (weight layers, "
                         "as the papers count them), rf, stride, input, output")
     p.add_argument("--units", choices=("exact", "human"), default="exact",
-                   help="with --columns: exact counts (25,557,032) or units (25.6M, 4.09G)")
+                   help="with --columns: exact counts (25,557,032) or units (25.6M, 4.09G) in text and markdown")
     p.add_argument("--transpose", action="store_true",
                    help="one row per network, the figures as columns (a slide's table); implies --columns "
                         f"{','.join(DEFAULT_COLUMNS)} unless given")
@@ -52,18 +52,22 @@ def run(args) -> int:
 
     if args.depth is not None and args.depth < 1:
         raise CnnError(f"--depth must be at least 1, got {args.depth}", hint="--depth 1 shows top-level statements")
+    columns = _columns(args)
+    if columns and (args.depth is not None or args.sweep):
+        flag = "--depth" if args.depth is not None else "--sweep"
+        raise CnnError(f"{flag} does not apply to a summary table (--columns, --transpose)",
+                       hint="leave one of them out")
     if args.depth is None and args.fmt in ("text", "markdown"):
         args.depth = TEXT_DEPTH
     if args.sweep:
         return _sweep(args)
     if args.max_params or args.max_macs:
         raise CnnError("--max-params and --max-macs filter a --sweep", hint="add --sweep NAME=V1,V2,...")
-    columns = _columns(args)
     stats = [_folded(compute(load(path, args)), args.depth) for path in args.files]
     out = sys.stdout
     names = [s.network for s in stats] if len({s.network for s in stats}) == len(stats) else [
         display(p) for p in args.files]
-    if columns and args.fmt != "json":
+    if columns:  # json: the table's records
         table = summary_table(stats, names, columns, args.units, args.transpose)
         out.write(render(table, args.fmt) + "\n")
     elif args.fmt == "json":
@@ -86,9 +90,11 @@ def _columns(args) -> list[str]:
     from cnndsl.backends.table import FIGURES
 
     if args.columns is None:
+        if args.transpose:
+            return list(DEFAULT_COLUMNS)
         if args.units != "exact":
             raise CnnError("--units applies to a summary", hint="add --columns params,macs,depth,rf or --transpose")
-        return list(DEFAULT_COLUMNS) if args.transpose else []
+        return []
     columns = [c.strip() for c in args.columns.split(",")]
     for c in columns:
         if c not in FIGURES:
