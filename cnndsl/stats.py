@@ -33,8 +33,12 @@ CONVENTION: dict[str, str] = {
              "scaling, lrn; see docs/stats.md",
     "activations": "elements of every tensor a leaf module or a join (residual/add/concat sum) writes "
                    "in an eval-mode forward, per sample",
+    "weight_layers": "the depth papers quote: conv and fc layers (depthwise ones too) one after another on the "
+                     "longest path; a join keeps its longest branch (projection shortcuts do not count), "
+                     "auxiliary heads and SE's inner layers do not count",
     "receptive_field": "input pixels along H seen by one output (Araujo et al., Distill 2019); "
-                       "branches take the largest",
+                       "branches take the largest; null (global) after a global pooling, a flatten or an fc; "
+                       "the network's figure is the deepest spatial layer's (receptive_field_at)",
 }
 
 
@@ -68,8 +72,8 @@ class LayerStats(BaseModel):
     macs: int
     flops: int
     activations: int
-    receptive_field: int
-    effective_stride: int
+    receptive_field: int | None  # None: global (after a global pooling, a flatten or an fc)
+    effective_stride: int | None
     aux: bool = False
 
 
@@ -87,8 +91,10 @@ class Stats(BaseModel):
     flops: int
     activations: int
     peak_activation: int
-    receptive_field: int
+    receptive_field: int  # the deepest spatial layer's, the figure papers quote
     effective_stride: int
+    receptive_field_at: str  # that layer's name ("" when only the input is spatial)
+    weight_layers: int  # the depth papers quote (VGG-16: 16, ResNet-50: 50)
     param_memory_mb: Memory
     activation_memory_mb: Memory
     convention: dict[str, str]
@@ -119,5 +125,6 @@ def compute(network: Network, analysis=None) -> Stats:
         Stats, network=network.name, input=list(network.input), output=list(a.output), params=a.params,
         aux_params=a.aux_params, macs=a.macs, flops=a.flops, activations=a.activations,
         peak_activation=a.peak_activation, receptive_field=a.rf, effective_stride=a.jump,
+        receptive_field_at=a.rf_at, weight_layers=a.weight_layers,
         param_memory_mb=Memory.of(a.params), activation_memory_mb=Memory.of(a.activations),
         convention=dict(CONVENTION), layers=layers)

@@ -27,6 +27,7 @@ import io
 import re
 import runpy
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,7 @@ def figure_name(argv: list[str]) -> str | None:
 
 def run(line: str, folder: Path, png: Path | None = None) -> tuple[str, str | None]:
     """Run one tutorial command in `folder`: (what it prints, the DOT text of a figure or None).
-    A figure is drawn to `png` when one is given; otherwise only its DOT text is made."""
+    A figure is drawn as the command says (in `folder`), and copied to `png` when one is given."""
     from cnndsl import cli
 
     argv = shlex.split(line)
@@ -135,10 +136,12 @@ def run(line: str, folder: Path, png: Path | None = None) -> tuple[str, str | No
             dot = io.StringIO()
             with contextlib.redirect_stdout(dot):  # without -o, render prints the DOT text
                 status = cli.main(args)
-            if status == 0 and png is not None:
-                status = cli.main(args + ["-o", str(png)])
+            if status == 0:  # the command as written (it says what it wrote), then the copy shown
+                status = cli.main(argv[1:])
             if status:
                 raise RuntimeError(f"`{line}` exited {status}: {buf.getvalue()}")
+            if png is not None:
+                shutil.copyfile(folder / argv[at + 1], png)
             return buf.getvalue().rstrip("\n"), dot.getvalue()
         if argv[0] == "cnndsl":
             cli.main(argv[1:])

@@ -90,3 +90,42 @@ def test_cli_errors_exit_2(capsys, tmp_path):
     assert main(["diff", "tiny", str(f)]) == 2
     assert f"{f}:2:1: error:" in capsys.readouterr().err
     assert main(["diff", "tiny", "tiny", "--set", "width=8", "--set-b", "width=4"]) == 2
+
+
+def test_shipped_vgg16_vs_vgg19_folds_each_added_layer(capsys):
+    # the shipped files write `conv ...; relu` as two statements; each added pair is one row, named by its
+    # conv. A 3x3 conv 512 -> 512 with bias: 3*3*512*512 + 512 = 2,359,808 params; at 28x28 it does
+    # 28*28*512*(3*3*512) = 1,849,688,064 MACs, at 14x14 a quarter of that, 462,422,016; the 256 -> 256
+    # one: 3*3*256*256 + 256 = 590,080 params, 56*56*256*(3*3*256) = 1,849,688,064 MACs
+    a, b = cnndsl.parse_file("vgg16"), cnndsl.parse_file("vgg19")
+    changes = diff(a, b)
+    assert [(c.change, c.stage, c.b, c.options, c.d_params, c.d_macs) for c in changes] == [
+        ("added", "features 56x56", "conv 3x3x256 p1; relu", "3x3 conv, 256", 590_080, 1_849_688_064),
+        ("added", "features 28x28", "conv 3x3x512 p1; relu", "3x3 conv, 512", 2_359_808, 1_849_688_064),
+        ("added", "features 14x14", "conv 3x3x512 p1; relu", "3x3 conv, 512", 2_359_808, 462_422_016)]
+    check_sums(a, b, changes)
+    assert main(["diff", "vgg16", "vgg19"]) == 0
+    out = capsys.readouterr().out
+    assert "+ 3x3 conv, 512 (+2.36M params, +1.85G MACs)" in out
+    assert "+ 3x3 conv, 512 (+2.36M params, +462M MACs)" in out
+    assert main(["diff", "vgg19", "vgg16"]) == 0
+    assert "- 3x3 conv, 256 (-590K params, -1.85G MACs)" in capsys.readouterr().out
+
+
+def test_lecture_words():
+    from cnndsl.passes.diff import lecture
+
+    words = [lecture(n) for n in cnndsl.parse(
+        "input 32x32x8; conv 3x3x128 s2 p1; dwconv 3x3 p1; conv 1x7x8 p0x3; flatten; fc 10").body]
+    assert words == ["3x3 conv, 128, /2", "3x3 depthwise", "1x7 conv, 8", "flatten", "fc, 10"]
+
+
+def test_equal_added_blocks_fold_into_one_row_per_stage():
+    # ResNet-101 adds 17 bottlenecks to layer3 (23 - 6). One at 14x14x1024, by hand: 1x1 1024->256, 3x3 256->256,
+    # 1x1 256->1024, no biases, BN 2 per channel: 262,144 + 512 + 589,824 + 512 + 262,144 + 2,048 = 1,117,184
+    # params; MACs 196 * (1024*256 + 2304*256 + 256*1024) = 218,365,952
+    a, b = cnndsl.parse_file("resnet50"), cnndsl.parse_file("resnet101")
+    changes = diff(a, b)
+    assert [(c.change, c.name, c.stage, c.count, c.d_params, c.d_macs) for c in changes] == [
+        ("added", "layer3.6..22", "layer3 14x14", 17, 17 * 1_117_184, 17 * 218_365_952)]
+    check_sums(a, b, changes)

@@ -583,3 +583,16 @@ def test_render_cli_options(tmp_path):
     assert re.search(r"^\s*bn\d+ \[label=<[^\n]*>BN>", text, re.MULTILINE)  # bn1 a node of its own
     assert 'size="15.000,11.250!"' in text and "constraint=false" in text  # 1440x1080 at 96 dpi; columns
     assert main(["render", "resnet50", "--fit", "16x9x2"]) == 2
+
+@needs_dot
+def test_render_says_what_it_wrote(tmp_path, capsys):
+    import matplotlib.image
+
+    png, svgf, dot = tmp_path / "r.png", tmp_path / "r.svg", tmp_path / "r.dot"
+    for out in (png, svgf, dot):
+        assert main(["render", "tiny", "-o", str(out)]) == 0
+    said = capsys.readouterr().err.splitlines()
+    height, width = matplotlib.image.imread(png).shape[:2]  # the PNG's own pixels, read by another decoder
+    root = ET.parse(svgf).getroot()
+    w, h = (root.get(k).removesuffix("pt") for k in ("width", "height"))
+    assert said == [f"wrote {png} ({width}x{height} px)", f"wrote {svgf} ({w}x{h} pt)", f"wrote {dot}"]

@@ -117,12 +117,43 @@ def test_aux_params_and_eval_macs():
     ("input 32x32x4; concat < conv 1x1x2 | conv 5x5x2 same >; conv 3x3x4", 7, 1),
     # an aux head does not change the main path's receptive field
     ("input 32x32x4; conv 3x3x4; aux < conv 5x5x4; gap; fc 2 >; conv 3x3x4", 5, 1),
-    # gap over an 8x8 map at jump 1: 1 + 7 = 8
-    ("input 8x8x4; gap", 8, 8),
+    # a global pooling turns the path global: the figure is the deepest spatial point's, here the input's
+    ("input 8x8x4; gap", 1, 1),
+    # a 5x5 conv (5) before the global pooling and the fc: 5 at the conv
+    ("input 8x8x4; conv 5x5x4; gap; fc 2", 5, 1),
+    # `avgpool 7` over a 7x7 map is a global pooling too; the 3x3 conv before it: 3
+    ("input 9x9x4; conv 3x3x4; avgpool 7", 3, 1),
+    # flat branches joined: still global; the 3x3 conv before them gives the figure
+    ("input 8x8x4; conv 3x3x4; flatten; add < fc 4 | fc 4 >", 3, 1),
 ])
 def test_receptive_field(src, rf, jump):
     a = analyze(cnndsl.parse(src))
     assert (a.rf, a.jump) == (rf, jump)
+
+
+def test_global_rows_and_the_named_layer():
+    # conv 3x3 (3), maxpool 2 (3 + 1*1 = 4, jump 2), then global: gap, flatten, fc
+    a = analyze(cnndsl.parse("input 16x16x3; c1: conv 3x3x4; p: maxpool 2; gap; flatten; fc 10"))
+    assert [(r.rf, r.jump) for r in a.rows] == [(3, 1), (4, 2), (None, None), (None, None), (None, None)]
+    assert (a.rf, a.jump, a.rf_at) == (4, 2, "p")
+    # a layer that keeps the figure does not take the name: the first statement reaching it does
+    a = analyze(cnndsl.parse("input 16x16x3; c1: conv 3x3x4; relu; gap; fc 10"))
+    assert (a.rf, a.rf_at) == (3, "c1")
+
+
+def test_aux_rows_show_the_tap():
+    # googlenet: aux1 reads inception4a (14x14x512, torchvision's InceptionAux(512, ...)), aux2 reads
+    # inception4d (14x14x528, InceptionAux(528, ...)); both end in fc 1000 (flat: global)
+    a = analyze(cnndsl.parse_file("googlenet"))
+    rows = {r.path: r for r in a.rows}
+    assert (rows["aux1"].input, rows["aux1"].output, rows["aux1"].rf) == ((14, 14, 512), (1000,), None)
+    assert (rows["aux2"].input, rows["aux2"].output, rows["aux2"].rf) == ((14, 14, 528), (1000,), None)
+    # inside the head the receptive field goes on from the tap's: inception4a's is 107 at jump 16 (stem
+    # 7/2, maxpool 3/2, 1x1, 3x3, maxpool 3/2 -> 27 at jump 8; 3a, 3b add a 3x3 (+16) each -> 59; maxpool 3/2
+    # -> 75, jump 16; 4a's 3x3 -> 107); the adaptive 14 -> 4 pool has windows 4 wide, 3 apart: 107 + 3*16
+    assert (rows["aux1.0"].input, rows["aux1.0"].rf, rows["aux1.0"].jump) == ((14, 14, 512), 155, 48)
+    # the main path goes on from inception5b, not from a head
+    assert rows["18"].input == (7, 7, 1024)
 
 
 def test_receptive_field_per_row():

@@ -260,3 +260,96 @@ def test_bad_program_is_positioned(capsys, tmp_path):
     code, out, err = cli(capsys, "stats", str(f))
     assert code == 2
     assert err.startswith(f"{f}:3:1: error: 'fc 10' needs a flat input")
+
+
+# ---------------------------------------------------------------- receptive field headline
+
+@pytest.mark.parametrize("name, rf, at", [
+    # the deepest spatial layer's receptive field, as Araujo et al. (Distill 2019) and the papers that
+    # compare networks quote it (global pooling, flatten and fc are not kernels)
+    ("resnet18", 435, "layer4"), ("resnet34", 899, "layer4"), ("resnet50", 427, "layer4"),
+    ("resnet101", 971, "layer4"), ("resnet152", 1451, "layer4"),
+    ("vgg16", 212, "features"), ("vgg19", 268, "features"), ("alexnet", 195, "features"),
+    ("mobilenet", 315, "blocks"),
+])
+def test_receptive_field_of_the_classic_networks(name, rf, at):
+    s = cnndsl.stats(cnndsl.parse_file(name))
+    assert (s.receptive_field, s.effective_stride, s.receptive_field_at) == (rf, 32, at)
+    assert s.layers[-1].receptive_field is None  # the classifier is global
+
+
+def test_vgg16_receptive_field_by_hand():
+    # 13 3x3 convs and 5 2x2/2 pools: a 3x3 conv adds 2 * jump, a pool 1 * jump and doubles the jump
+    r, j = 1, 1
+    for convs in (2, 2, 3, 3, 3):
+        r += convs * 2 * j
+        r += 1 * j
+        j *= 2
+    assert (r, j) == (212, 32)
+    s = cnndsl.stats(cnndsl.parse_file("vgg16"))
+    assert (s.receptive_field, s.effective_stride) == (r, j)
+
+
+def test_receptive_field_text(capsys, tmp_path):
+    _, out, _ = cli(capsys, "stats", "resnet50", "--depth", "1")
+    assert "receptive field 427 px at layer4, effective stride 32" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()}
+    assert rows["layer4"][-2:] == ["427", "32"]
+    assert rows["fc"][-2:] == ["global", "global"]
+    # LeNet-5's last spatial layer is a positional one, so its statement is shown too; C1 5, S2 5 + 1 = 6
+    # (jump 2), C3 6 + 4*2 = 14, S4 14 + 1*2 = 16 (jump 4), C5 16 + 4*4 = 32, the whole 32x32 input
+    (tmp_path / "lenet.cnn").write_text(LENET5)
+    _, out, _ = cli(capsys, "stats", str(tmp_path / "lenet.cnn"))
+    assert "receptive field 32 px at 4 (conv 5x5x120 tanh), effective stride 4" in out
+
+
+# ---------------------------------------------------------------- depth and the slide table
+
+@pytest.mark.parametrize("name, depth", [
+    # the depth each paper gives its network: weight layers (conv, fc) on the longest path
+    ("vgg16", 16), ("vgg19", 19),  # 13 + 3, 16 + 3 (Simonyan & Zisserman, table 1)
+    ("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152),  # He et al.
+    ("googlenet", 22),  # Szegedy et al.: "22 layers deep when counting only layers with parameters"
+    ("alexnet", 8), ("alexnet_2012", 8),  # 5 conv + 3 fc
+    ("lenet5", 5),  # C1, C3, C5, F6, output
+    ("mobilenet", 28),  # Howard et al.: "counting depthwise and pointwise convolutions as separate layers, 28"
+    ("densenet121", 121),
+])
+def test_depth_as_the_papers_count(name, depth):
+    assert cnndsl.stats(cnndsl.parse_file(name)).weight_layers == depth
+
+
+def test_depth_rule_by_hand():
+    # a projection shortcut (1 conv) beside a 2-conv body: the longest branch, 2; the aux head's 2 fc not at all
+    src = ("input 8x8x4; a: conv 3x3x4 same; residual < conv 3x3x8 same; conv 3x3x8 same | conv 1x1x8 >; "
+           "aux from a < gap; fc 4; fc 2 >; gap; fc 10")
+    assert cnndsl.stats(cnndsl.parse(src)).weight_layers == 1 + 2 + 1
+
+
+def test_slide_table(capsys):
+    args = ["stats", "resnet50", "vgg16", "--columns", "params,macs,depth,rf", "--units", "human", "--transpose"]
+    _, out, _ = cli(capsys, *args)
+    rows = [line.split() for line in out.splitlines()]
+    # torchvision's published figures: ResNet-50 25.6M params, 4.09 GMACs; VGG-16 138.4M, 15.47 GMACs
+    assert rows[0] == ["network", "params", "MACs", "depth", "RF"]
+    assert rows[2:] == [["resnet50", "25.6M", "4.09G", "50", "427"], ["vgg16", "138M", "15.5G", "16", "212"]]
+    _, out, _ = cli(capsys, *args, "--markdown")
+    assert out.splitlines()[2] == "| resnet50 | 25.6M | 4.09G | 50 | 427 |"
+    _, out, _ = cli(capsys, *args, "--csv")  # csv keeps exact numbers
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["network", "params", "macs", "depth", "rf"],
+        ["resnet50", "25557032", "4089184256", "50", "427"], ["vgg16", "138357544", "15470264320", "16", "212"]]
+
+
+def test_columns_errors(capsys):
+    code, _, err = cli(capsys, "stats", "tiny", "--columns", "params,bogus")
+    assert code == 2 and "--columns: unknown figure 'bogus'" in err
+    code, _, err = cli(capsys, "stats", "tiny", "--units", "human")
+    assert code == 2 and "--units" in err
+    code, _, err = cli(capsys, "stats", "tiny", "--transpose", "--depth", "1")
+    assert code == 2 and "--depth does not apply to a summary table" in err
+    # a bare --transpose takes params, macs, depth, rf; --json gives the table's records
+    code, out, _ = cli(capsys, "stats", "lenet5", "--transpose", "--units", "human", "--json")
+    # LeNet-5 as shipped (C1 156, C3 2,416, C5 48,120, F6 10,164, output 850 = 61,706 params)
+    assert code == 0 and json.loads(out) == [{"network": "lenet5", "params": 61_706, "macs": 416_520, "depth": 5,
+                                              "rf": 32}]

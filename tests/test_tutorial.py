@@ -253,7 +253,8 @@ def meaning(t: Tutorial):
 
     return {
         "files": [code(b) for b in t.blocks if b.lang in ("cnn", "python")],
-        "commands": [(c.line, c.expected) for c in t.commands],
+        # a figure's size is the language's own (its titles are in it)
+        "commands": [(c.line, re.sub(r"\(\d+x\d+ px\)$", "(size)", c.expected)) for c in t.commands],
         "figures": re.findall(r"\]\(img/tutorial/\w+/(\w+)\.png\)", t.text),
         "spans": [s for _, s in spans(t) if tf.CLAIM.match(s) or tf.FIGURE.match(s)],
         "chapters": [c.split(" ")[0] for c in t.chapters()],

@@ -36,8 +36,9 @@ def signed(n: int) -> str:
     return f"{n:+,}" if n else "0"
 
 
-def shape(dims: Sequence[int]) -> str:
-    return "x".join(str(d) for d in dims)
+def shape(dims: Sequence[int] | str) -> str:
+    """`(7, 7, 512)` -> `7x7x512`; text is kept as it is."""
+    return dims if isinstance(dims, str) else "x".join(str(d) for d in dims)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ def layer_table(stats, depth: int | None = None) -> Table:
     cols = [Column("name", "name"), Column("layer", "layer"), Column("output", "output", shape),
             Column("params", "params", count, True), Column("MACs", "macs", human, True),
             Column("RF", "receptive_field", str, True), Column("stride", "effective_stride", str, True)]
+    for r in records:
+        if r["receptive_field"] is None:
+            r["receptive_field"] = r["effective_stride"] = "global"
     s = stats
     footer = [
         f"total        {shape(s.input)} -> {shape(s.output)}",
@@ -149,7 +153,7 @@ def layer_table(stats, depth: int | None = None) -> Table:
         f"FLOPs        {count(s.flops)} ({human(s.flops)})",
         f"activations  {count(s.activations)} ({mb(s.activation_memory_mb.fp32)} fp32); "
         f"peak tensor {count(s.peak_activation)} ({mb(s.peak_activation * 4 / 1e6)} fp32)",
-        f"receptive field {s.receptive_field} px, effective stride {s.effective_stride}",
+        f"receptive field {s.receptive_field} px{_rf_at(s)}, effective stride {s.effective_stride}",
         "",
         *CONVENTION_FOOTER,
     ]
@@ -158,10 +162,22 @@ def layer_table(stats, depth: int | None = None) -> Table:
     return Table(cols, records, title=f"{s.network}", footer=footer, indent="depth")
 
 
+def _rf_at(stats) -> str:
+    """` at layer4`; a positional name is followed by its statement: ` at 6 (conv 5x5x120 tanh)`."""
+    name = stats.receptive_field_at
+    if not name:
+        return " (only the input is spatial)"
+    if not name.rpartition(".")[2].isdigit():
+        return f" at {name}"
+    return f" at {name} ({next(layer.layer for layer in stats.layers if layer.name == name)})"
+
+
 def _layer_record(layer) -> dict:
     r = dict(layer.__dict__)  # a flat model: its fields, without a serializer round trip
     if layer.aux:
         r["layer"] = f"{r['layer']} *aux"
+    if layer.kind == "aux":  # a head reads a tap of its own, not the main path
+        r["output"] = f"{shape(layer.input)} -> {shape(layer.output)}"
     return r
 
 
@@ -184,7 +200,9 @@ TOTALS = [  # (title, key, text)
     ("params MB fp32", "param_memory_mb", lambda m: mb(m["fp32"])),
     ("params MB fp16", "param_memory_mb", lambda m: mb(m["fp16"])),
     ("params MB int8", "param_memory_mb", lambda m: mb(m["int8"])),
-    ("receptive field", "receptive_field", str), ("effective stride", "effective_stride", str),
+    ("weight layers", "weight_layers", str),
+    ("receptive field", "receptive_field", str), ("  at layer", "receptive_field_at", str),
+    ("effective stride", "effective_stride", str),
 ]
 
 
@@ -194,6 +212,39 @@ def compare_table(stats_list, names: list[str]) -> Table:
     cols = [Column("", "figure")] + [Column(n, f"c{i}", str, True) for i, n in enumerate(names)]
     recs = [{"figure": title, **{f"c{i}": text(d[key]) for i, d in enumerate(dumps)}} for title, key, text in TOTALS]
     return Table(cols, recs, footer=["", *CONVENTION_FOOTER])
+
+
+# (title, how to read it from a `Stats`, its exact text, its --units human text), by --columns name
+FIGURES: dict[str, tuple[str, Callable, Callable, Callable]] = {
+    "params": ("params", lambda s: s.params, count, human),
+    "aux_params": ("aux params", lambda s: s.aux_params, count, human),
+    "macs": ("MACs", lambda s: s.macs, count, human),
+    "flops": ("FLOPs", lambda s: s.flops, count, human),
+    "activations": ("activations", lambda s: s.activations, count, human),
+    "peak": ("peak activation", lambda s: s.peak_activation, count, human),
+    "memory": ("params MB fp32", lambda s: s.param_memory_mb.fp32, mb, mb),
+    "depth": ("depth", lambda s: s.weight_layers, str, str),
+    "rf": ("RF", lambda s: s.receptive_field, str, str),
+    "stride": ("stride", lambda s: s.effective_stride, str, str),
+    "input": ("input", lambda s: s.input, shape, shape),
+    "output": ("output", lambda s: s.output, shape, shape),
+}
+
+
+def summary_table(stats_list, names: list[str], columns: list[str], units: str = "exact",
+                  transpose: bool = False) -> Table:
+    """The chosen figures (`FIGURES` keys) of several networks: one column per network, or with
+    `transpose` one row per network (a slide's table). `units="human"` writes 25.6M and 4.09G in text
+    and markdown; csv and json keep exact numbers."""
+    text = {k: FIGURES[k][3 if units == "human" else 2] for k in columns}
+    if transpose:
+        cols = [Column("network", "network")] + [Column(FIGURES[k][0], k, text[k], True) for k in columns]
+        recs = [{"network": n, **{k: FIGURES[k][1](s) for k in columns}} for n, s in zip(names, stats_list)]
+        return Table(cols, recs)
+    cols = [Column("", "figure")] + [Column(n, n, str, True) for n in names]
+    recs = [{"figure": FIGURES[k][0], **{n: text[k](FIGURES[k][1](s)) for n, s in zip(names, stats_list)}}
+            for k in columns]
+    return Table(cols, recs)
 
 
 # ------------------------------------------------------------------ sweep
@@ -217,10 +268,24 @@ def sweep_table(points, keys: list[str]) -> Table:
 
 def diff_table(changes, a_name: str, b_name: str, totals: list[dict]) -> Table:
     """What differs between two networks, one row per difference, with what it costs."""
-    cols = [Column("change", "change"), Column("name", "name"), Column(a_name, "a"), Column(b_name, "b"),
-            Column("what", "options"), Column("Δparams", "d_params", signed, True), Column("ΔMACs", "d_macs", _signed_h, True)]
+    cols = [Column("change", "change"), Column("name", "name"), Column("stage", "stage"), Column(a_name, "a"),
+            Column(b_name, "b"), Column("what", "what"), Column("Δparams", "d_params", signed, True),
+            Column("ΔMACs", "d_macs", _signed_h, True)]
     foot = [""] + [f"{t['figure']:<7} {t['a']:>18} -> {t['b']:>18}   ({t['delta']})" for t in totals]
-    return Table(cols, [c if isinstance(c, dict) else c.record() for c in changes], footer=foot)
+    return Table(cols, [_what(c if isinstance(c, dict) else c.record()) for c in changes], footer=foot)
+
+
+def _what(r: dict) -> dict:
+    """An added or removed layer's `what` as the lecture figures caption it:
+    `+ 3x3 conv, 512 (+2.36M params, +1.85G MACs)`; a change's options as they are."""
+    if r["change"] in ("added", "removed"):
+        sign = "+" if r["change"] == "added" else "-"
+        times = f"{r['count']} x " if r.get("count", 1) > 1 else ""
+        r = {**r, "what": f"{sign} {times}{r['options']} ({_signed_h(r['d_params'])} params, "
+                          f"{_signed_h(r['d_macs'])} MACs)"}
+    else:
+        r = {**r, "what": r["options"]}
+    return r
 
 
 def _signed_h(n: int) -> str:

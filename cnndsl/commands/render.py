@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import struct
 import sys
 from pathlib import Path
 
@@ -70,6 +72,27 @@ def run(args) -> int:
             Path(args.output).write_bytes(data)
         except OSError as exc:
             raise CnnError(f"cannot write '{args.output}': {exc.strerror}") from None
+        print(f"wrote {args.output}{measured(data, fmt)}", file=sys.stderr)
     else:
         sys.stdout.write(data.decode("utf-8"))
     return 0
+
+
+def measured(data: bytes, fmt: str) -> str:
+    """The picture's size as its file states it: ` (1419x811 px)` for PNG (the IHDR chunk), the root's
+    width and height for SVG (` (553x1023 pt)`), the page for PDF; `""` for DOT."""
+    if fmt == "png" and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return f" ({width}x{height} px)"
+    if fmt == "svg":
+        root = re.search(rb"<svg\b[^>]*", data)
+        dims = [re.search(rb'\s%s="([\d.]+)([a-z]*)"' % key, root[0]) for key in (b"width", b"height")] if root else []
+        if dims and all(dims):
+            (w, wu), (h, hu) = ((d[1].decode(), d[2].decode() or "px") for d in dims)
+            return f" ({w}x{h} {wu})" if wu == hu else f" ({w}{wu} x {h}{hu})"
+    if fmt == "pdf":
+        box = re.search(rb"/MediaBox\s*\[\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", data)
+        if box:
+            x0, y0, x1, y1 = (float(v) for v in box.groups())
+            return f" ({x1 - x0:g}x{y1 - y0:g} pt)"
+    return ""

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from cnndsl.passes.shapes import analyze
 
@@ -26,7 +26,9 @@ from cnndsl.passes.shapes import analyze
 @dataclass(frozen=True)
 class Change:
     """One difference: `change` is added, removed, changed (options) or resized (same statement,
-    other input shape, so other figures); `d_params`/`d_macs` are B minus A."""
+    other input shape, so other figures); `d_params`/`d_macs` are B minus A. An added or removed
+    weight layer comes with the activation and normalization it carries (one row, as a figure
+    draws it), its lecture words in `options` (`3x3 conv, 512`)."""
 
     change: str
     name: str
@@ -35,6 +37,8 @@ class Change:
     options: str
     d_params: int
     d_macs: int
+    stage: str = ""  # where it sits: its top-level statement and the map it reads, `features 28x28`
+    count: int = 1  # equal added or removed neighbours folded into this row (`name` is then `layer3.6..22`)
 
     def record(self) -> dict:
         return asdict(self)
@@ -111,10 +115,80 @@ def _align(xs: list[_Tree], ys: list[_Tree], out: list[Change], strict: bool = T
                 _label(a[paired]) is None and _label(b[paired]) is None:
             _compare(a[paired], b[paired], out)
             paired += 1
-        for x in a[paired:]:
-            out.append(Change("removed", x.row.path, x.row.node.describe(), "", "", -x.row.params, -_macs(x)))
-        for y in b[paired:]:
-            out.append(Change("added", y.row.path, "", y.row.node.describe(), "", y.row.params, _macs(y)))
+        out += _runs([_layer("removed", g, -1) for g in _folded(a[paired:])])
+        out += _runs([_layer("added", g, 1) for g in _folded(b[paired:])])
+
+
+def _runs(changes: list[Change]) -> list[Change]:
+    """Equal neighbours (the 17 bottlenecks ResNet-101 adds to layer3) as one row with their `count`."""
+    out: list[Change] = []
+    for c in changes:
+        last = out[-1] if out else None
+        if last and (last.a, last.b, last.options, last.stage) == (c.a, c.b, c.options, c.stage) and \
+                last.d_params // last.count == c.d_params and last.d_macs // last.count == c.d_macs:
+            first = last.name.partition("..")[0]
+            out[-1] = replace(last, name=f"{first}..{c.name.rpartition('.')[2]}", d_params=last.d_params + c.d_params,
+                              d_macs=last.d_macs + c.d_macs, count=last.count + 1)
+        else:
+            out.append(c)
+    return out
+
+
+FOLDED = ("act", "norm")  # the families a figure draws under the weight layer they follow
+WEIGHTED = ("conv", "fc")
+
+
+def _folded(trees: list[_Tree]) -> list[list[_Tree]]:
+    """Inserted (or deleted) statements grouped as the figures draw them: each weight layer with the
+    normalizations and activations around it (`conv; relu`, or `relu; conv` when the alignment cut the
+    repeating pattern there); anything else on its own."""
+    groups: list[list[_Tree]] = []
+    waiting: list[_Tree] = []  # folded kinds met before any weight layer of the run
+    for t in trees:
+        kind = None if t.kids else t.row.node.family
+        if kind in FOLDED:
+            if groups and groups[-1][0].row.node.family in WEIGHTED and not groups[-1][0].kids:
+                groups[-1].append(t)
+            else:
+                waiting.append(t)
+        elif kind in WEIGHTED:
+            groups.append([t, *waiting])
+            waiting = []
+        else:
+            groups += [[w] for w in waiting] + [[t]]
+            waiting = []
+    return groups + [[w] for w in waiting]
+
+
+def _layer(change: str, group: list[_Tree], sign: int) -> Change:
+    """One row for an added (sign 1) or removed (-1) group: named by its first (weight) layer, its
+    statements joined with `; `, `options` the lecture words of its weight layer, where it sits in `stage`."""
+    head = group[0]
+    text = "; ".join(t.row.node.describe() for t in group)
+    a, b = ("", text) if sign > 0 else (text, "")
+    return Change(change, head.row.path, a, b, lecture(head.row.node), sign * sum(t.row.params for t in group),
+                  sign * sum(_macs(t) for t in group), _stage(head.row))
+
+
+def lecture(node) -> str:
+    """A layer as the papers' figures write it: `3x3 conv, 512`, `3x3 conv, 128, /2`, `3x3 depthwise`,
+    `fc, 1000`; any other statement as written."""
+    if node.family not in WEIGHTED or node.takes_branches:
+        return node.describe()
+    if node.family == "fc":
+        return f"fc, {node.out}"
+    kernel = "x".join(map(str, node.kernel)) if len(set(node.kernel)) > 1 else f"{node.kernel[0]}x{node.kernel[0]}"
+    stride = f", /{node.stride[0]}" if max(node.stride) > 1 else ""
+    if node.kind == "dwconv":
+        return f"{kernel} depthwise{stride}"
+    return f"{kernel} conv, {node.out}{stride}"
+
+
+def _stage(row) -> str:
+    """Where a layer sits: its top-level statement's label (none for a positional one) and the map it reads."""
+    top = row.path.split(".")[0]
+    where = f"{'x'.join(map(str, row.input[:2]))}" if len(row.input) == 3 else "flat"
+    return where if top.isdigit() else f"{top} {where}"
 
 
 def _options(x, y) -> str:
@@ -149,9 +223,9 @@ def _compare(x: _Tree, y: _Tree, out: list[Change]) -> None:
     if not x.kids:
         opts = _options(nx, ny)
         if opts or nx.describe() != ny.describe():
-            out.append(Change("changed", y.row.path, nx.describe(), ny.describe(), opts, dp, dm))
+            out.append(Change("changed", y.row.path, nx.describe(), ny.describe(), opts, dp, dm, _stage(y.row)))
         elif dp or dm or x.row.output != y.row.output:
-            out.append(Change("resized", y.row.path, _io(x.row), _io(y.row), "input shape", dp, dm))
+            out.append(Change("resized", y.row.path, _io(x.row), _io(y.row), "input shape", dp, dm, _stage(y.row)))
         return
     opts = _options(nx, ny)
     if opts:  # the combinator's own options (e.g. the activation after a residual's sum): cost nothing

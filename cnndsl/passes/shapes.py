@@ -20,6 +20,9 @@ from cnndsl.ir import Network, Node, Shape
 from cnndsl.source import gc_paused
 
 
+WEIGHTED = ("conv", "fc")  # the layer families papers count in a network's depth
+
+
 @dataclass(frozen=True)
 class Row:
     """Figures of one node. For a combinator, `params`/`macs`/`flops`/`activations` include its
@@ -34,8 +37,8 @@ class Row:
     macs: int
     flops: int
     activations: int
-    rf: int  # receptive field size along H (input pixels seen by one output)
-    jump: int  # effective stride along H: input pixels between neighbouring outputs
+    rf: int | None  # receptive field along H (input pixels seen by one output); None: global (see `Walk`)
+    jump: int | None  # effective stride along H: input pixels between neighbouring outputs; None: global
     aux: bool  # inside an auxiliary head: skipped in eval mode
     own_params: int
     own_macs: int
@@ -55,8 +58,10 @@ class Analysis:
     flops: int
     activations: int
     peak_activation: int  # the largest single tensor an eval-mode forward writes, in elements
-    rf: int
+    rf: int  # the receptive field people quote: the deepest spatial layer's on the main path
     jump: int
+    rf_at: str  # that layer: the first top-level statement reaching `rf` ("" when nothing but the input is spatial)
+    weight_layers: int  # the depth papers quote: conv and fc layers on the longest path, auxiliary heads left out
 
     def children(self, index: int | None) -> list[int]:
         """Indices of the rows directly inside row `index` (`None`: the top level)."""
@@ -65,7 +70,7 @@ class Analysis:
 
 @dataclass
 class _Frame:
-    entry: tuple[int, int]
+    entry: tuple[int, int, bool, int]  # the walk's (r, j, global, weight layers) where the branches start
     parallel: bool
     index: int
     ends: list = field(default_factory=list)
@@ -77,7 +82,14 @@ class Walk:
 
     Receptive fields follow Araujo et al. (Distill 2019): a layer of kernel extent k and stride s
     maps (r, j) to (r + (k - 1) * j, j * s); parallel branches start from the same (r, j) and the
-    join keeps the largest of each.
+    join keeps the largest of each. A global pooling (a pool whose window covers the whole map down to
+    1x1) or anything flat (flatten, fc) makes the path global: every output sees the whole input, and
+    its rows carry no figure; so do a join's whose branches are global.
+
+    The depth papers quote (VGG-16, ResNet-50) counts the weight layers (conv, fc) one after another:
+    a sequence adds them up, a join keeps its longest branch (so a projection shortcut, shorter than
+    the body it runs beside, is not counted, and an Inception module counts 2), and an auxiliary
+    head is left out.
     """
 
     def __init__(self) -> None:
@@ -86,8 +98,10 @@ class Walk:
         self.taps: list[dict[str, tuple]] = [{}]
         self.frames: list[_Frame] = []
         self.top: list[int] = []
-        self.r, self.j = 1, 1
+        self.r, self.j, self.g = 1, 1, False
+        self.d = 0  # weight layers (conv, fc) on the longest path so far
         self.aux = 0
+        self.head_io: tuple = ()  # (input, output, r, j, g, d) of the last auxiliary head's body
 
     def path(self, name: str) -> str:
         return ".".join([*self.prefix, name]) if name else ".".join(self.prefix)
@@ -96,20 +110,22 @@ class Walk:
         scope = self.taps[-2] if node.name else self.taps[-1]  # the sequence the tapping node sits in
         if label not in scope:
             raise CnnError(f"'aux from {label}': no earlier statement labeled '{label}' in this sequence", node.span)
-        shape, r, j = scope[label]
-        self.r, self.j = r, j
+        shape, self.r, self.j, self.g, self.d = scope[label]
         return shape
 
     def seq(self, nodes, x: Shape, aux: bool = False) -> Shape:
         fr = self.frames[-1] if self.frames else None
         if fr is not None and fr.parallel:
-            self.r, self.j = fr.entry
+            self.r, self.j, self.g, self.d = fr.entry
         self.aux += aux
+        x0 = x
         for n in nodes:
             x = self.node(n, x)
         self.aux -= aux
+        if aux:
+            self.head_io = (x0, x, self.r, self.j, self.g, self.d)
         if fr is not None and fr.parallel:
-            fr.ends.append((self.r, self.j))
+            fr.ends.append((self.r, self.j, self.g, self.d))
         return x
 
     def node(self, node: Node, x: Shape) -> Shape:
@@ -120,7 +136,7 @@ class Walk:
                "aux": self.aux > 0 or (node.takes_branches and node.head), "parent": parent.index if parent else None}
         self.rows.append(row)
         if node.takes_branches:
-            entry = (self.r, self.j)
+            entry = (self.r, self.j, self.g, self.d)
             scoped = bool(node.name)
             if scoped:
                 self.prefix.append(node.name)
@@ -132,15 +148,19 @@ class Walk:
             if scoped:
                 self.prefix.pop()
                 self.taps.pop()
-            if node.head:  # a head leaves the main path's receptive field as it was
-                self.r, self.j = entry
+            out, end = y, None  # what the row shows: a head's own input, output and receptive field
+            if node.head:  # the main path goes on as it was
+                row["input"], out, *end = self.head_io
+                self.r, self.j, self.g, self.d = entry
             elif node.parallel:  # a join: the widest branch; a residual's identity shortcut is one
                 ends = fr.ends + ([entry] if len(node.branches()) == 1 else [])
                 self.r = max(e[0] for e in ends)
                 self.j = max(e[1] for e in ends)
+                self.g = all(e[2] for e in ends)
+                self.d = max(e[3] for e in ends)
             # a join writes a tensor of its own (the sum, the product, the concatenation), then its activation
             own_act = math.prod(y) * (1 + (node.act is not None)) if node.parallel else 0
-            row.update(output=y, own_params=0, own_macs=0, own_flops=node.flops(x, y), own_activations=own_act)
+            row.update(output=out, own_params=0, own_macs=0, own_flops=node.flops(x, y), own_activations=own_act)
             kids = [self.rows[i] for i in fr.kids]
             counted = kids if row["aux"] else [c for c in kids if not c["aux"]]  # eval mode skips aux heads
             row["params"] = sum(c["params"] for c in kids)
@@ -155,11 +175,17 @@ class Walk:
             row.update(output=y, params=p, macs=m, flops=f, activations=act,
                        own_params=p, own_macs=m, own_flops=f, own_activations=act)
             k, s = node.rf(x)
-            self.r += (k - 1) * self.j
-            self.j *= s
-        row["rf"], row["jump"] = self.r, self.j
+            if len(y) != 3 or (node.family == "pool" and y[:2] == (1, 1) and k >= x[0] > 1):
+                self.g = True  # flat, or a global pooling
+            elif not self.g:
+                self.r += (k - 1) * self.j
+                self.j *= s
+            self.d += node.family in WEIGHTED
+            end = None
+        r, j, g, _ = end or (self.r, self.j, self.g, self.d)
+        row["rf"], row["jump"] = (None, None) if g else (r, j)
         if node.name:
-            self.taps[-1][node.name] = (y, self.r, self.j)
+            self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d)
         return y
 
 
@@ -183,8 +209,12 @@ def analyze(network: Network) -> Analysis:
                      and (r.parent is None or not rows[r.parent].aux))
     peak = max((math.prod(r.output) for r in rows if not r.aux and (r.own_activations or not r.node.takes_branches)),
                default=0)
+    # the figure people quote: where the main path's receptive field stops growing before it turns global
+    spatial = [r for r in rows if r.depth == 0 and r.node.name and not r.aux and r.rf is not None]
+    rf, jump = (spatial[-1].rf, spatial[-1].jump) if spatial else (1, 1)
+    at = next((r.path for r in spatial if r.rf == rf), "")
     return Analysis(
         network=network, rows=rows, output=y, params=sum(r.params for r in top), aux_params=aux_params,
         macs=sum(r.macs for r in main), flops=sum(r.flops for r in main),
-        activations=sum(r.activations for r in main), peak_activation=peak, rf=walk.r, jump=walk.j)
-
+        activations=sum(r.activations for r in main), peak_activation=peak, rf=rf, jump=jump, rf_at=at,
+        weight_layers=walk.d)
