@@ -68,8 +68,8 @@ class LayerStats(BaseModel):
     macs: int
     flops: int
     activations: int
-    receptive_field: int
-    effective_stride: int
+    receptive_field: int | float
+    effective_stride: int | float
     aux: bool = False
 
 
@@ -87,8 +87,8 @@ class Stats(BaseModel):
     flops: int
     activations: int
     peak_activation: int
-    receptive_field: int
-    effective_stride: int
+    receptive_field: int | float
+    effective_stride: int | float
     param_memory_mb: Memory
     activation_memory_mb: Memory
     convention: dict[str, str]

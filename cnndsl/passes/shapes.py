@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape
@@ -34,8 +35,8 @@ class Row:
     macs: int
     flops: int
     activations: int
-    rf: int  # receptive field size along H (input pixels seen by one output)
-    jump: int  # effective stride along H: input pixels between neighbouring outputs
+    rf: int | float  # receptive field size along H (input pixels seen by one output)
+    jump: int | float  # effective stride along H: input pixels between neighbouring outputs (below 1 after upsampling)
     aux: bool  # inside an auxiliary head: skipped in eval mode
     own_params: int
     own_macs: int
@@ -55,8 +56,8 @@ class Analysis:
     flops: int
     activations: int
     peak_activation: int  # the largest single tensor an eval-mode forward writes, in elements
-    rf: int
-    jump: int
+    rf: int | float
+    jump: int | float
 
     def children(self, index: int | None) -> list[int]:
         """Indices of the rows directly inside row `index` (`None`: the top level)."""
@@ -157,10 +158,15 @@ class Walk:
             k, s = node.rf(x)
             self.r += (k - 1) * self.j
             self.j *= s
-        row["rf"], row["jump"] = self.r, self.j
+        row["rf"], row["jump"] = exact(self.r), exact(self.j)
         if node.name:
             self.taps[-1][node.name] = (y, self.r, self.j)
         return y
+
+
+def exact(v: int | Fraction) -> int | float:
+    """A receptive field or jump as a plain number: upsampling (`pixelshuffle`) divides the jump."""
+    return int(v) if v == int(v) else float(v)
 
 
 def analyze(network: Network) -> Analysis:
@@ -186,5 +192,5 @@ def analyze(network: Network) -> Analysis:
     return Analysis(
         network=network, rows=rows, output=y, params=sum(r.params for r in top), aux_params=aux_params,
         macs=sum(r.macs for r in main), flops=sum(r.flops for r in main),
-        activations=sum(r.activations for r in main), peak_activation=peak, rf=walk.r, jump=walk.j)
+        activations=sum(r.activations for r in main), peak_activation=peak, rf=exact(walk.r), jump=exact(walk.j))
 
