@@ -24,7 +24,7 @@ import cnndsl
 from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
-ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0")
+ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf")
 
 
 @cache
@@ -128,6 +128,8 @@ SMALL = {
                     "layers4": 2, "classes": 10},
     "squeezenet1_1": {"res": 64, "classes": 10},
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
+    "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 16, "w2": 32, "w3": 48, "w4": 64, "group_width": 8,
+                       "classes": 10},
 }
 
 
@@ -311,7 +313,47 @@ def _hand_written(name: str, torch):
         def forward(self, x):
             return self.classifier(self.layers(x).mean([2, 3]))
 
+    class ResBottleneckBlock(nn.Module):  # regnet.py: bottleneck multiplier 1, no squeeze-and-excitation
+        def __init__(self, width_in, width_out, stride, group_width):
+            super().__init__()
+            self.proj = None
+            if width_in != width_out or stride != 1:
+                self.proj = nn.Sequential(nn.Conv2d(width_in, width_out, 1, stride, bias=False),
+                                          nn.BatchNorm2d(width_out))
+            self.f = nn.Sequential(OrderedDict([
+                ("a", nn.Sequential(nn.Conv2d(width_in, width_out, 1, bias=False), nn.BatchNorm2d(width_out),
+                                    nn.ReLU())),
+                ("b", nn.Sequential(nn.Conv2d(width_out, width_out, 3, stride, 1, groups=width_out // group_width,
+                                              bias=False), nn.BatchNorm2d(width_out), nn.ReLU())),
+                ("c", nn.Sequential(nn.Conv2d(width_out, width_out, 1, bias=False), nn.BatchNorm2d(width_out))),
+            ]))
+            self.activation = nn.ReLU()
+
+        def forward(self, x):
+            return self.activation((x if self.proj is None else self.proj(x)) + self.f(x))
+
+    class RegNet(nn.Module):
+        def __init__(self, depths, widths, group_width, num_classes):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+            stages, width_in = [], 32
+            for i, (depth, width) in enumerate(zip(depths, widths)):
+                blocks = [(f"block{i + 1}-{j}", ResBottleneckBlock(width_in if j == 0 else width, width,
+                                                                    2 if j == 0 else 1, group_width))
+                          for j in range(depth)]
+                stages.append((f"block{i + 1}", nn.Sequential(OrderedDict(blocks))))
+                width_in = width
+            self.trunk_output = nn.Sequential(OrderedDict(stages))
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(width_in, num_classes)
+
+        def forward(self, x):
+            x = self.avgpool(self.trunk_output(self.stem(x)))
+            return self.fc(x.flatten(start_dim=1))
+
     s = SMALL[name]
+    if name == "regnet_x_400mf":
+        return RegNet([1, 2, s["d3"], s["d4"]], [s[f"w{i}"] for i in range(1, 5)], s["group_width"], s["classes"])
     if name == "resnext50_32x4d":
         return ResNet((3, 4, 6, 3), s["groups"], s["width_per_group"], s["classes"])
     if name == "wide_resnet50_2":
