@@ -24,7 +24,8 @@ import cnndsl
 from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
-ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf")
+ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
+       "convnext_tiny")
 
 
 @cache
@@ -59,6 +60,9 @@ SIBLINGS = [
     ("mnasnet1_0", {"alpha": 0.5}, 2_218_512, 0.104),  # mnasnet0_5
     ("mnasnet1_0", {"alpha": 0.75}, 3_170_208, 0.215),  # mnasnet0_75
     ("mnasnet1_0", {"alpha": 1.3}, 6_282_256, 0.526),  # mnasnet1_3
+    ("convnext_tiny", {"d3": 27, "sd": 0.4}, 50_223_688, 8.684),  # convnext_small (convnext.py)
+    ("convnext_tiny", {"c1": 128, "c2": 256, "c3": 512, "c4": 1024, "d3": 27, "sd": 0.5}, 88_591_464, 15.355),  # base
+    ("convnext_tiny", {"c1": 192, "c2": 384, "c3": 768, "c4": 1536, "d3": 27, "sd": 0.5}, 197_767_336, 34.361),  # large
 ]
 
 
@@ -117,6 +121,12 @@ def _randomize_norms(model, torch):
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
             m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+        if isinstance(m, torch.nn.LayerNorm):
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    for name, p in model.named_parameters():  # ConvNeXt's layer scale starts at 1e-6: the blocks would not show
+        if name.endswith("layer_scale"):
+            p.data.copy_(torch.rand(p.shape, generator=g) + 0.5)
 
 
 # Small settings of each file (the same code paths, a fraction of the time) and the torchvision-style
@@ -128,6 +138,8 @@ SMALL = {
                     "layers4": 2, "classes": 10},
     "squeezenet1_1": {"res": 64, "classes": 10},
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
+    "convnext_tiny": {"res": 64, "d1": 1, "d2": 1, "d3": 2, "d4": 1, "c1": 16, "c2": 24, "c3": 32, "c4": 40,
+                      "classes": 10},
     "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 16, "w2": 32, "w3": 48, "w4": 64, "group_width": 8,
                        "classes": 10},
 }
@@ -351,7 +363,70 @@ def _hand_written(name: str, torch):
             x = self.avgpool(self.trunk_output(self.stem(x)))
             return self.fc(x.flatten(start_dim=1))
 
+    class LayerNorm2d(nn.LayerNorm):  # convnext.py
+        def forward(self, x):
+            x = x.permute(0, 2, 3, 1)
+            x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+            return x.permute(0, 3, 1, 2)
+
+    class Permute(nn.Module):  # torchvision/ops/misc.py
+        def __init__(self, dims):
+            super().__init__()
+            self.dims = dims
+
+        def forward(self, x):
+            return torch.permute(x, self.dims)
+
+    class StochasticDepth(nn.Module):  # torchvision/ops/stochastic_depth.py, mode "row"
+        def __init__(self, p):
+            super().__init__()
+            self.p = p
+
+        def forward(self, x):
+            if not self.training or self.p == 0.0:
+                return x
+            noise = torch.empty([x.shape[0]] + [1] * (x.ndim - 1)).bernoulli_(1.0 - self.p)
+            return x * noise.div_(1.0 - self.p)
+
+    class CNBlock(nn.Module):
+        def __init__(self, dim, layer_scale, stochastic_depth_prob):
+            super().__init__()
+            self.block = nn.Sequential(
+                nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True), Permute([0, 2, 3, 1]),
+                nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim),
+                Permute([0, 3, 1, 2]))
+            self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
+
+        def forward(self, x):
+            result = self.stochastic_depth(self.layer_scale * self.block(x))
+            result += x
+            return result
+
+    class ConvNeXt(nn.Module):
+        def __init__(self, dims, depths, stochastic_depth_prob, num_classes):
+            super().__init__()
+            layers = [nn.Sequential(nn.Conv2d(3, dims[0], 4, 4, 0, bias=True), LayerNorm2d(dims[0], eps=1e-6))]
+            total, block_id = sum(depths), 0
+            for i, (dim, depth) in enumerate(zip(dims, depths)):
+                stage = []
+                for _ in range(depth):
+                    stage.append(CNBlock(dim, 1e-6, stochastic_depth_prob * block_id / (total - 1.0)))
+                    block_id += 1
+                layers.append(nn.Sequential(*stage))
+                if i < 3:
+                    layers.append(nn.Sequential(LayerNorm2d(dim, eps=1e-6), nn.Conv2d(dim, dims[i + 1], 2, 2)))
+            self.features = nn.Sequential(*layers)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(LayerNorm2d(dims[-1], eps=1e-6), nn.Flatten(1),
+                                            nn.Linear(dims[-1], num_classes))
+
+        def forward(self, x):
+            return self.classifier(self.avgpool(self.features(x)))
+
     s = SMALL[name]
+    if name == "convnext_tiny":
+        return ConvNeXt([s[f"c{i}"] for i in range(1, 5)], [s[f"d{i}"] for i in range(1, 5)], 0.1, s["classes"])
     if name == "regnet_x_400mf":
         return RegNet([1, 2, s["d3"], s["d4"]], [s[f"w{i}"] for i in range(1, 5)], s["group_width"], s["classes"])
     if name == "resnext50_32x4d":
@@ -426,3 +501,11 @@ def test_emitted_source_runs_and_matches_load(tmp_path):
                    env=clean)
     for name, y in expected.items():
         assert torch.allclose(torch.load(tmp_path / f"{name}.out.pt"), y, atol=1e-5, rtol=1e-4), name
+
+
+def test_convnext_stochastic_depth_rises_linearly_as_torchvision():
+    """convnext.py: block k of 18 drops with probability 0.1 * k / 17 in training."""
+    pytest.importorskip("torch")
+    model = cnndsl.load(path("convnext_tiny"), max_params=None)
+    got = [m.p for m in model.modules() if type(m).__name__ == "StochasticDepth"]
+    assert got == pytest.approx([0.1 * k / 17 for k in range(18)], abs=1e-12)
