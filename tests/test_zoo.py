@@ -25,7 +25,7 @@ from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
 ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
-       "convnext_tiny")
+       "convnext_tiny", "mobilenet_v3_large")
 
 
 @cache
@@ -140,6 +140,7 @@ SMALL = {
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
     "convnext_tiny": {"res": 64, "d1": 1, "d2": 1, "d3": 2, "d4": 1, "c1": 16, "c2": 24, "c3": 32, "c4": 40,
                       "classes": 10},
+    "mobilenet_v3_large": {"res": 64, "alpha": 0.5, "classes": 10},
     "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 16, "w2": 32, "w3": 48, "w4": 64, "group_width": 8,
                        "classes": 10},
 }
@@ -424,7 +425,65 @@ def _hand_written(name: str, torch):
         def forward(self, x):
             return self.classifier(self.avgpool(self.features(x)))
 
+    class SqueezeExcitation(nn.Module):  # torchvision/ops/misc.py, with mobilenetv3.py's hard-sigmoid gate
+        def __init__(self, input_channels, squeeze_channels):
+            super().__init__()
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+            self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+            self.activation = nn.ReLU()
+            self.scale_activation = nn.Hardsigmoid()
+
+        def forward(self, x):
+            return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+
+    def conv_norm_act(cin, cout, k, stride=1, groups=1, act=None):  # Conv2dNormActivation, mobilenetv3's BN
+        layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout, eps=0.001, momentum=0.01)]
+        return nn.Sequential(*layers, *([act()] if act else []))
+
+    class InvertedResidualV3(nn.Module):  # mobilenetv3.py
+        def __init__(self, cin, kernel, expanded, cout, use_se, act, stride):
+            super().__init__()
+            self.use_res_connect = stride == 1 and cin == cout
+            layers = [conv_norm_act(cin, expanded, 1, act=act)] if expanded != cin else []
+            layers.append(conv_norm_act(expanded, expanded, kernel, stride, expanded, act))
+            if use_se:
+                layers.append(SqueezeExcitation(expanded, round_to_multiple_of(expanded // 4, 8)))
+            layers.append(conv_norm_act(expanded, cout, 1))
+            self.block = nn.Sequential(*layers)
+
+        def forward(self, x):
+            result = self.block(x)
+            return result + x if self.use_res_connect else result
+
+    class MobileNetV3(nn.Module):
+        def __init__(self, width_mult, num_classes):
+            super().__init__()
+            adjust = lambda c: round_to_multiple_of(c * width_mult, 8)  # noqa: E731
+            re, hs = nn.ReLU, nn.Hardswish
+            setting = [(16, 3, 16, 16, False, re, 1), (16, 3, 64, 24, False, re, 2), (24, 3, 72, 24, False, re, 1),
+                       (24, 5, 72, 40, True, re, 2), (40, 5, 120, 40, True, re, 1), (40, 5, 120, 40, True, re, 1),
+                       (40, 3, 240, 80, False, hs, 2), (80, 3, 200, 80, False, hs, 1), (80, 3, 184, 80, False, hs, 1),
+                       (80, 3, 184, 80, False, hs, 1), (80, 3, 480, 112, True, hs, 1),
+                       (112, 3, 672, 112, True, hs, 1), (112, 5, 672, 160, True, hs, 2),
+                       (160, 5, 960, 160, True, hs, 1), (160, 5, 960, 160, True, hs, 1)]
+            layers = [conv_norm_act(3, adjust(16), 3, 2, act=hs)]
+            for cin, k, e, cout, se, act, stride in setting:
+                layers.append(InvertedResidualV3(adjust(cin), k, adjust(e), adjust(cout), se, act, stride))
+            last = 6 * adjust(160)
+            layers.append(conv_norm_act(adjust(160), last, 1, act=hs))
+            self.features = nn.Sequential(*layers)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Linear(last, adjust(1280)), hs(), nn.Dropout(0.2),
+                                            nn.Linear(adjust(1280), num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
     s = SMALL[name]
+    if name == "mobilenet_v3_large":
+        return MobileNetV3(s["alpha"], s["classes"])
     if name == "convnext_tiny":
         return ConvNeXt([s[f"c{i}"] for i in range(1, 5)], [s[f"d{i}"] for i in range(1, 5)], 0.1, s["classes"])
     if name == "regnet_x_400mf":
