@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
 ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
-       "convnext_tiny", "mobilenet_v3_large")
+       "convnext_tiny", "mobilenet_v3_large", "efficientnet_b0")
 
 
 @cache
@@ -61,6 +62,11 @@ SIBLINGS = [
     ("mnasnet1_0", {"alpha": 0.75}, 3_170_208, 0.215),  # mnasnet0_75
     ("mnasnet1_0", {"alpha": 1.3}, 6_282_256, 0.526),  # mnasnet1_3
     ("convnext_tiny", {"d3": 27, "sd": 0.4}, 50_223_688, 8.684),  # convnext_small (convnext.py)
+    ("efficientnet_b0", {"depth": 1.1, "res": 240}, 7_794_184, 0.687),  # efficientnet_b1 (efficientnet.py)
+    ("efficientnet_b0", {"width": 1.1, "depth": 1.2, "res": 288}, 9_109_994, 1.088),  # efficientnet_b2
+    ("efficientnet_b0", {"width": 1.2, "depth": 1.4, "res": 300}, 12_233_232, 1.827),  # efficientnet_b3
+    ("efficientnet_b0", {"width": 1.4, "depth": 1.8, "res": 380}, 19_341_616, 4.394),  # efficientnet_b4
+    ("efficientnet_b0", {"width": 1.6, "depth": 2.2, "res": 456}, 30_389_784, 10.266),  # efficientnet_b5
     ("convnext_tiny", {"c1": 128, "c2": 256, "c3": 512, "c4": 1024, "d3": 27, "sd": 0.5}, 88_591_464, 15.355),  # base
     ("convnext_tiny", {"c1": 192, "c2": 384, "c3": 768, "c4": 1536, "d3": 27, "sd": 0.5}, 197_767_336, 34.361),  # large
 ]
@@ -141,6 +147,7 @@ SMALL = {
     "convnext_tiny": {"res": 64, "d1": 1, "d2": 1, "d3": 2, "d4": 1, "c1": 16, "c2": 24, "c3": 32, "c4": 40,
                       "classes": 10},
     "mobilenet_v3_large": {"res": 64, "alpha": 0.5, "classes": 10},
+    "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
     "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 16, "w2": 32, "w3": 48, "w4": 64, "group_width": 8,
                        "classes": 10},
 }
@@ -481,7 +488,59 @@ def _hand_written(name: str, torch):
         def forward(self, x):
             return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
+    class SqueezeExcitationSiLU(SqueezeExcitation):  # efficientnet.py: SiLU inside, sigmoid gate
+        def __init__(self, input_channels, squeeze_channels):
+            super().__init__(input_channels, squeeze_channels)
+            self.activation, self.scale_activation = nn.SiLU(), nn.Sigmoid()
+
+    class MBConv(nn.Module):  # efficientnet.py
+        def __init__(self, expand_ratio, kernel, stride, cin, cout, sd_prob):
+            super().__init__()
+            self.use_res_connect = stride == 1 and cin == cout
+            expanded = round_to_multiple_of(cin * expand_ratio, 8)
+            layers = [conv_norm_act(cin, expanded, 1, act=nn.SiLU)] if expanded != cin else []
+            layers.append(conv_norm_act(expanded, expanded, kernel, stride, expanded, nn.SiLU))
+            layers.append(SqueezeExcitationSiLU(expanded, max(1, cin // 4)))
+            layers.append(conv_norm_act(expanded, cout, 1))
+            self.block = nn.Sequential(*layers)
+            self.stochastic_depth = StochasticDepth(sd_prob)
+
+        def forward(self, x):
+            result = self.block(x)
+            if self.use_res_connect:
+                result = self.stochastic_depth(result)
+                result += x
+            return result
+
+    class EfficientNet(nn.Module):
+        def __init__(self, width_mult, depth_mult, num_classes):
+            super().__init__()
+            adjust = lambda c: round_to_multiple_of(c * width_mult, 8)  # noqa: E731
+            setting = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                       (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+            layers = [conv_norm_act(3, adjust(32), 3, 2, act=nn.SiLU)]
+            total, block_id = sum(math.ceil(n * depth_mult) for *_, n in setting), 0
+            for e, k, stride, cin, cout, n in setting:
+                stage = []
+                for j in range(math.ceil(n * depth_mult)):
+                    stage.append(MBConv(e, k, stride if j == 0 else 1, adjust(cin) if j == 0 else adjust(cout),
+                                        adjust(cout), 0.2 * block_id / total))
+                    block_id += 1
+                layers.append(nn.Sequential(*stage))
+            layers.append(conv_norm_act(adjust(320), 4 * adjust(320), 1, act=nn.SiLU))
+            self.features = nn.Sequential(*layers)
+            for m in self.features.modules():  # conv_norm_act has mobilenetv3's norms; EfficientNet-B0 the defaults
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eps, m.momentum = 1e-5, 0.1
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * adjust(320), num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
     s = SMALL[name]
+    if name == "efficientnet_b0":
+        return EfficientNet(s["width"], s["depth"], s["classes"])
     if name == "mobilenet_v3_large":
         return MobileNetV3(s["alpha"], s["classes"])
     if name == "convnext_tiny":
@@ -513,7 +572,9 @@ def test_forward_equals_torchvision_written_by_hand(name):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), hand.eval()(x), atol=1e-5, rtol=1e-4)
-        model.train()(x)  # dropout draws differ; the running statistics must not
+        torch.manual_seed(2)  # the same seed: stochastic depth drops the same samples in both
+        model.train()(x)
+        torch.manual_seed(2)
         hand.train()(x)
     for (k, a), b in zip(model.state_dict().items(), hand.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), k
