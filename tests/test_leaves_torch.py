@@ -1,6 +1,6 @@
-"""The leaf constructs of issue 13 against hand-written PyTorch: torchvision ConvNeXt's `CNBlock`
-(its `LayerNorm` and `Linear`s between `Permute`s, its `layer_scale` parameter and its
-`StochasticDepth`), written from torchvision/models/convnext.py and torchvision/ops/stochastic_depth.py."""
+"""The leaf constructs of issue 13 against hand-written PyTorch. ConvNeXt's block (its `LayerNorm` and
+`Linear`s between `Permute`s, its `layer_scale` parameter and its `StochasticDepth`) is checked through
+the hand-written torchvision ConvNeXt of test_zoo.py, in training mode too."""
 
 from __future__ import annotations
 
@@ -12,65 +12,23 @@ from torch import nn  # noqa: E402
 import cnndsl  # noqa: E402
 
 
-class Permute(nn.Module):
-    def __init__(self, dims):
-        super().__init__()
-        self.dims = dims
+def test_convnext_outputs_equal_torchvision_in_training_mode():
+    """The same weights and the same seed: stochastic depth drops the same samples, the layer scale
+    (a parameter of each block, `features.1.0.layer_scale`) scales the same channels."""
+    from test_zoo import SMALL, _hand_written, _randomize_norms, path
 
-    def forward(self, x):
-        return torch.permute(x, self.dims)
-
-
-def stochastic_depth(x, p, training):
-    """torchvision.ops.stochastic_depth(x, p, "row", training)."""
-    if not training or p == 0.0:
-        return x
-    survival = 1.0 - p
-    noise = torch.empty([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device).bernoulli_(survival)
-    return x * noise.div_(survival)
-
-
-class CNBlock(nn.Module):
-    def __init__(self, dim, layer_scale, p):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True), Permute([0, 2, 3, 1]),
-            nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim),
-            Permute([0, 3, 1, 2]))
-        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
-        self.p = p
-
-    def forward(self, x):
-        result = self.layer_scale * self.block(x)
-        return stochastic_depth(result, self.p, self.training) + x
-
-
-CN = """input 8x8x16
-cn: residual <
-  "block": < dwconv 7x7 p3; "2": layernorm eps=1e-6; fc 64 channels; gelu; fc 16 channels >
-  layer_scale: scale init=1e-6
-  stochastic_depth: droppath 0.25
->
-"""
-
-
-def test_cnblock_keys_shapes_and_outputs_equal_torchvision():
-    ref = CNBlock(16, 1e-6, 0.25)
-    torch.manual_seed(0)
-    for v in ref.state_dict().values():  # non-trivial weights, the layer scale included
-        v.copy_(torch.randn_like(v))
-    model = cnndsl.build(cnndsl.parse(CN))
-    want = [(f"cn.{k}", tuple(v.shape)) for k, v in ref.state_dict().items()]
-    assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == want
-    assert want[0] == ("cn.layer_scale", (16, 1, 1))  # registered on the block itself, first, no `.weight`
-    model.load_state_dict({f"cn.{k}": v for k, v in ref.state_dict().items()})
-    x = torch.randn(4, 16, 8, 8)
-    for mode in ("eval", "train"):  # in training, the same seed draws the same samples to drop
-        getattr(ref, mode)(), getattr(model, mode)()
+    hand = _hand_written("convnext_tiny", torch)
+    _randomize_norms(hand, torch)
+    settings = SMALL["convnext_tiny"]
+    model = cnndsl.load(path("convnext_tiny"), weights=hand.state_dict(), **settings)
+    assert tuple(model.state_dict()["features.1.0.layer_scale"].shape) == (settings["c1"], 1, 1)
+    x = torch.randn(8, 3, 64, 64)
+    for mode in ("eval", "train"):
+        getattr(hand, mode)(), getattr(model, mode)()
         torch.manual_seed(1)
-        want_y = ref(x)
+        want = hand(x)
         torch.manual_seed(1)
-        assert torch.allclose(model(x), want_y, atol=1e-5, rtol=1e-4), mode
+        assert torch.allclose(model(x), want, atol=1e-5, rtol=1e-4), mode
 
 
 def test_scale_starts_at_init_and_droppath_drops_whole_samples():
