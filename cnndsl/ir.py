@@ -225,7 +225,7 @@ class Node(BaseModel):
         """A figure's colour key: the `family`, or a finer one (`depthwise`)."""
         return self.family
 
-    def gate(self, x: Shape) -> tuple[tuple[list[str], str, Shape], ...]:
+    def side_branch(self, x: Shape) -> tuple[tuple[list[str], str, Shape], ...]:
         """The side branch of a gate drawn opened, as (words, style, output shape) steps whose end
         multiplies the input (`se`: squeeze, excite); empty for a layer drawn as one node."""
         return ()

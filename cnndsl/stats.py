@@ -72,8 +72,8 @@ class LayerStats(BaseModel):
     macs: int
     flops: int
     activations: int
-    receptive_field: int | None  # None: global (after a global pooling, a flatten or an fc)
-    effective_stride: int | None
+    receptive_field: int | float | None  # None: global (after a global pooling, a flatten or an fc)
+    effective_stride: int | float | None
     aux: bool = False
 
 
@@ -91,8 +91,8 @@ class Stats(BaseModel):
     flops: int
     activations: int
     peak_activation: int
-    receptive_field: int  # the deepest spatial layer's, the figure papers quote
-    effective_stride: int
+    receptive_field: int | float  # the deepest spatial layer's, the figure papers quote
+    effective_stride: int | float
     receptive_field_at: str  # that layer's name ("" when only the input is spatial)
     weight_layers: int  # the depth papers quote (VGG-16: 16, ResNet-50: 50)
     param_memory_mb: Memory

@@ -45,7 +45,8 @@ def number(draw, lo=1, hi=64, names=()):
 @st.composite
 def layer(draw, names=()):
     kind = draw(st.sampled_from(["conv", "dwconv", "maxpool", "avgpool", "gap", "flatten", "fc", "dropout", "bn",
-                                 "lrn", "act", "se", "identity", "adaptiveavgpool"]))
+                                 "lrn", "act", "se", "identity", "adaptiveavgpool", "layernorm", "pixelshuffle",
+                                 "droppath", "scale"]))
     n = lambda lo=1, hi=64: draw(number(lo, hi, names))  # noqa: E731
     if kind == "conv":
         k = draw(st.sampled_from([1, 3, 5, 7]))
@@ -61,7 +62,16 @@ def layer(draw, names=()):
     if kind in ("maxpool", "avgpool"):
         return f"{kind} {draw(st.sampled_from(['2', '3 s2', '3 s1 same', '3 s2 p1 ceil', '2x2']))}"
     if kind == "fc":
-        return f"fc {n(1, 100)}" + (f" {draw(st.sampled_from(ACTS))}" if draw(st.booleans()) else "")
+        return f"fc {n(1, 100)}" + (" channels" if draw(st.integers(0, 3)) == 0 else "") + \
+            (f" {draw(st.sampled_from(ACTS))}" if draw(st.booleans()) else "")
+    if kind == "layernorm":
+        return draw(st.sampled_from(["layernorm", "layernorm eps=1e-6"]))
+    if kind == "pixelshuffle":  # most channel counts do not divide by r^2: a shape error
+        return f"pixelshuffle {draw(st.sampled_from([1, 2, 3]))}"
+    if kind == "droppath":
+        return f"droppath {draw(st.sampled_from(['0', '0.1', '0.5']))}"
+    if kind == "scale":
+        return draw(st.sampled_from(["scale", "scale init=1e-6", "scale init=0"]))
     if kind == "dropout":
         return f"dropout {draw(st.sampled_from(['0.2', '0.5', '0', '0.75']))}"
     if kind == "bn":
@@ -71,7 +81,8 @@ def layer(draw, names=()):
     if kind == "act":
         return draw(st.sampled_from(ACTS))
     if kind == "se":
-        return f"se r={draw(st.sampled_from([2, 4, 16]))}"
+        return draw(st.sampled_from(["se r=", "se r=4 divisor=", "se squeeze=", "se gate=hardsigmoid act=silu r="])) \
+            + str(draw(st.sampled_from([2, 4, 16])))
     if kind == "adaptiveavgpool":
         return "adaptiveavgpool 4x4"
     return kind
@@ -292,9 +303,10 @@ class _Gen:
         if len(x) == 1:
             kind = draw(st.sampled_from(["fc", "fc", "dropout", "bn", "act", "identity"]))
         else:
-            kinds = ["conv"] * 4 + ["dwconv", "bn", "act", "dropout", "identity", "lrn", "se"]
+            kinds = ["conv"] * 4 + ["dwconv", "bn", "act", "dropout", "identity", "lrn", "se", "layernorm", "fcc",
+                                    "scale", "droppath"]
             if stride_ok:
-                kinds += ["maxpool", "avgpool"] * 2 + ["gap", "adaptive", "flatten"]
+                kinds += ["maxpool", "avgpool"] * 2 + ["gap", "adaptive", "flatten", "pixelshuffle"]
             kind = draw(st.sampled_from(kinds))
         if kind == "conv":
             return self.conv(x, stride_ok)
@@ -315,6 +327,18 @@ class _Gen:
             return " ".join(self.fuse_tail(words)), (n,)
         if kind == "dropout":
             return draw(st.sampled_from(["dropout", "dropout 0.2", "dropout 0"])), x
+        if kind == "layernorm":
+            return draw(st.sampled_from(["layernorm", "layernorm eps=1e-6"])), x
+        if kind == "fcc":
+            ctext, n = self.chans(1, 16)
+            return f"fc {ctext} channels" + (" gelu" if draw(st.booleans()) else ""), (x[0], x[1], n)
+        if kind == "scale":
+            return draw(st.sampled_from(["scale", "scale init=1e-6"])), x
+        if kind == "droppath":
+            return draw(st.sampled_from(["droppath 0", "droppath 0.1"])), x
+        if kind == "pixelshuffle":
+            r = draw(st.sampled_from([r for r in (1, 2) if x[2] % (r * r) == 0]))
+            return f"pixelshuffle {r}", (x[0] * r, x[1] * r, x[2] // (r * r))
         if kind == "bn":
             return draw(st.sampled_from(["bn", "bn relu", "bn eps=0.001", "bn momentum=0.01 relu6"])), x
         if kind == "act":
@@ -324,7 +348,10 @@ class _Gen:
             return draw(st.sampled_from(["lrn", "lrn size=3 alpha=0.0001 beta=0.75 k=1"])), x
         if kind == "se":
             r = draw(st.sampled_from([r for r in (1, 2, 4) if x[2] // r >= 1]))
-            return f"se r={r}" + (" divisor=1" if draw(st.integers(0, 4)) == 0 else ""), x
+            if draw(st.integers(0, 5)) == 0:
+                return f"se squeeze={draw(st.integers(1, 4))} act={draw(st.sampled_from(['silu', 'relu6']))}", x
+            return f"se r={r}" + draw(st.sampled_from(["", "", " divisor=1", " divisor=8", " act=silu",
+                                                       " gate=hardsigmoid"])), x
         return "identity", x
 
     # ---- sequences and combinators

@@ -91,7 +91,8 @@ EXAMPLES = {
     "identity": "identity", "group": "g: < conv 1x1x4; relu >", "residual": "residual < conv 3x3x4 same >",
     "add": "add < identity | conv 1x1x4 >", "mul": "mul < identity | conv 1x1x4 sigmoid >",
     "concat": "concat < conv 1x1x2 | conv 1x1x2 >",
-    "aux": "aux < gap; fc 2 >", "repeat": "repeat 2 { relu }",
+    "aux": "aux < gap; fc 2 >", "repeat": "repeat 2 { relu }", "layernorm": "layernorm",
+    "pixelshuffle": "pixelshuffle 2", "droppath": "droppath 0.1", "scale": "scale",
 }
 
 

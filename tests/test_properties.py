@@ -79,15 +79,17 @@ def test_module_matches_analysis(program):
     assert tuple(y.shape[1:]) == nchw(a.output) == nchw(shape)
     assert sum(p.numel() for p in model.parameters()) == a.params
     assert counter.get_total_flops() == 2 * a.macs
-    # names: every row that owns a module is a module; every other module is a part of a leaf
-    # (a fused `conv bn relu` -> `.conv`, `.bn`, `.act`; se -> `.se`'s fc1/act/fc2)
+    # names: every row that owns a module is a module, or a bare parameter (`scale`) of the enclosing
+    # module; every other module is a part of a leaf (a fused `conv bn relu` -> `.conv`, `.bn`, `.act`;
+    # se -> `.se`'s fc1/act/fc2)
     owners, leaves = module_paths(a)
     names = {n for n, _ in model.named_modules() if n}
-    assert owners <= names
+    bare = {r.path for r in a.rows if r.node.kind == "scale"}
+    assert owners - bare <= names and bare <= {n for n, _ in model.named_parameters()}
     for n in names - owners:
         assert any(n.startswith(leaf + ".") for leaf in leaves), n
     for key in model.state_dict():
-        assert any(key.startswith(o + ".") for o in owners), key
+        assert key in bare or any(key.startswith(o + ".") for o in owners - bare), key
 
 
 def load_source(source: str, tmp_path, name: str):

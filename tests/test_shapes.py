@@ -65,6 +65,21 @@ CASES = {
        for a in ("relu", "relu6", "sigmoid", "tanh", "softmax", "silu", "hardswish", "leakyrelu", "gelu")},
     # se r=4 on 16 channels: 16*4+4 + 4*16+16 = 148; macs 16*4 + 4*16 = 128
     "se": ("input 4x4x16; se r=4", (4, 4, 16), 148, 128),
+    # 120 channels, r=4 divisor=8: _make_divisible(30, 8) = int(30 + 4) // 8 * 8 = 32 (not below 0.9 * 30):
+    # 120*32+32 + 32*120+120 = 7,832; macs 2 * 120*32 = 7,680
+    "se divisor": ("input 4x4x120; se r=4 divisor=8 act=silu gate=hardsigmoid", (4, 4, 120), 7_832, 7_680),
+    # squeeze=3 on 16 channels: 16*3+3 + 3*16+16 = 115; macs 2 * 16*3 = 96
+    "se squeeze": ("input 4x4x16; se squeeze=3", (4, 4, 16), 115, 96),
+    # weight and bias per channel: 2 * 8 = 16
+    "layernorm map": ("input 4x4x8; layernorm eps=1e-6", (4, 4, 8), 16, 0),
+    "layernorm flat": ("input 2x2x3; flatten; layernorm", (12,), 24, 0),
+    # a linear layer at each of 3*5 positions: 8*6+6 = 54 params; macs 15 * 8*6 = 720
+    "fc channels": ("input 3x5x8; fc 6 channels gelu", (3, 5, 6), 54, 720),
+    # 18 channels / 3^2 = 2, each 3x4 map 3 times larger: 9x12x2
+    "pixelshuffle": ("input 3x4x18; pixelshuffle 3", (9, 12, 2), 0, 0),
+    # one parameter per channel
+    "scale": ("input 4x4x6; scale init=0.5", (4, 4, 6), 6, 0),
+    "droppath": ("input 4x4x3; droppath 0.2", (4, 4, 3), 0, 0),
     # two 3x3x4 convs: 2 * (4*4*9 + 4) = 296; macs 2 * 36*4*36 = 10,368
     "residual identity": ("input 6x6x4; residual < conv 3x3x4 same; conv 3x3x4 same > relu", (6, 6, 4), 296, 10_368),
     # body 8*4*9 + 8 = 296 (macs 9*8*36 = 2,592), shortcut 8*4 + 8 = 40 (macs 9*8*4 = 288)
@@ -125,6 +140,12 @@ def test_aux_params_and_eval_macs():
     ("input 9x9x4; conv 3x3x4; avgpool 7", 3, 1),
     # flat branches joined: still global; the 3x3 conv before them gives the figure
     ("input 8x8x4; conv 3x3x4; flatten; add < fc 4 | fc 4 >", 3, 1),
+    # 3x3 s2: 3, jump 2; pixelshuffle 2 halves the jump to 1; a 3x3 then adds 2 * 1: 5
+    ("input 8x8x16; conv 3x3x16 s2; pixelshuffle 2; conv 3x3x4", 5, 1),
+    # upsampling the input: neighbouring outputs are half a pixel apart; a 3x3 then adds 2 * 0.5
+    ("input 8x8x4; pixelshuffle 2; conv 3x3x1", 2, 0.5),
+    # fc over channels sees one position (unlike fc on a flattened map)
+    ("input 8x8x4; conv 3x3x4; fc 8 channels", 3, 1),
 ])
 def test_receptive_field(src, rf, jump):
     a = analyze(cnndsl.parse(src))

@@ -56,13 +56,34 @@ class Concat(nn.Module):
 
 
 class SE(nn.Module):
-    def __init__(self, c, rd):
+    def __init__(self, c, rd, act=torch.relu, gate=torch.sigmoid):
         super().__init__()
         self.fc1, self.fc2 = nn.Conv2d(c, rd, 1), nn.Conv2d(rd, c, 1)
+        self.act, self.gate = act, gate
 
     def forward(self, x):
         s = x.mean((2, 3), keepdim=True)
-        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+        return x * self.gate(self.fc2(self.act(self.fc1(s))))
+
+
+class ChannelsLast(nn.Module):
+    """`inner` applied to the channels at each position (torchvision ConvNeXt's Permute, op, Permute)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, c, init):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((c, 1, 1), init))
+
+    def forward(self, x):
+        return x * self.gamma
 
 
 class WithAux(nn.Module):
@@ -112,6 +133,14 @@ TORCH = {
     "act softmax": lambda: nn.Softmax(dim=1), "act silu": nn.SiLU, "act hardswish": nn.Hardswish,
     "act leakyrelu": nn.LeakyReLU, "act gelu": nn.GELU,
     "se": lambda: SE(16, 4),
+    "se divisor": lambda: SE(120, 32, nn.functional.silu, nn.functional.hardsigmoid),
+    "se squeeze": lambda: SE(16, 3),
+    "layernorm map": lambda: ChannelsLast(nn.LayerNorm(8, eps=1e-6)),
+    "layernorm flat": lambda: S(nn.Flatten(), nn.LayerNorm(12)),
+    "fc channels": lambda: S(ChannelsLast(nn.Linear(8, 6)), nn.GELU()),
+    "pixelshuffle": lambda: nn.PixelShuffle(3),
+    "scale": lambda: LayerScale(6, 0.5),
+    "droppath": nn.Identity,  # eval mode
     "residual identity": lambda: Residual(S(nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)),
                                           act=nn.ReLU()),
     "residual projection": lambda: Residual(nn.Conv2d(4, 8, 3, 2, 1), nn.Conv2d(4, 8, 1, 2)),

@@ -160,7 +160,10 @@ def test_agrees_with_the_torch_backend(path):
     s = cnndsl.stats(net)
     model = cnndsl.build(net).eval().to("meta")  # shapes and FLOP counts without the arithmetic
     modules = dict(model.named_modules())
-    assert [n.name for n in s.layers if n.name not in modules] == []
+    # every row names a module, or a bare parameter of the enclosing module (`layer_scale: scale`)
+    bare = {n.name for n in s.layers if n.layer.startswith("scale")}
+    assert [n.name for n in s.layers if n.name not in modules and n.name not in bare] == []
+    assert bare <= {n for n, _ in model.named_parameters()}
     dims = (net.input[2], net.input[0], net.input[1]) if len(net.input) == 3 else net.input
     x = torch.zeros(1, *dims, device="meta")
     with torch.no_grad(), FlopCounterMode(display=False) as fc:

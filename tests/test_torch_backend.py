@@ -58,6 +58,19 @@ _: aux from stem < gap; fc 3 >
 named: aux < gap; fc 4 >
 gap; fc 6
 """,
+    "leaves": """input 8x8x16
+"cn": <
+  "block": < dwconv 7x7 p3; "2": layernorm eps=1e-6; fc 32 channels; gelu; fc 16 channels >
+  layer_scale: scale init=0.5
+  droppath 0.2
+>
+residual < conv 1x1x16; "scale-1": scale; droppath 0.1 >
+pixelshuffle 2
+se r=4 divisor=8 act=silu gate=hardsigmoid
+se squeeze=2 act=relu6
+layernorm
+gap; layernorm; flatten; fc 6
+""",
 }
 
 

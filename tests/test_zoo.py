@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,7 +25,8 @@ import cnndsl
 from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
-ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0")
+ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
+       "convnext_tiny", "mobilenet_v3_large", "efficientnet_b0")
 
 
 @cache
@@ -59,6 +61,14 @@ SIBLINGS = [
     ("mnasnet1_0", {"alpha": 0.5}, 2_218_512, 0.104),  # mnasnet0_5
     ("mnasnet1_0", {"alpha": 0.75}, 3_170_208, 0.215),  # mnasnet0_75
     ("mnasnet1_0", {"alpha": 1.3}, 6_282_256, 0.526),  # mnasnet1_3
+    ("convnext_tiny", {"d3": 27, "sd": 0.4}, 50_223_688, 8.684),  # convnext_small (convnext.py)
+    ("efficientnet_b0", {"depth": 1.1, "res": 240}, 7_794_184, 0.687),  # efficientnet_b1 (efficientnet.py)
+    ("efficientnet_b0", {"width": 1.1, "depth": 1.2, "res": 288}, 9_109_994, 1.088),  # efficientnet_b2
+    ("efficientnet_b0", {"width": 1.2, "depth": 1.4, "res": 300}, 12_233_232, 1.827),  # efficientnet_b3
+    ("efficientnet_b0", {"width": 1.4, "depth": 1.8, "res": 380}, 19_341_616, 4.394),  # efficientnet_b4
+    ("efficientnet_b0", {"width": 1.6, "depth": 2.2, "res": 456}, 30_389_784, 10.266),  # efficientnet_b5
+    ("convnext_tiny", {"c1": 128, "c2": 256, "c3": 512, "c4": 1024, "d3": 27, "sd": 0.5}, 88_591_464, 15.355),  # base
+    ("convnext_tiny", {"c1": 192, "c2": 384, "c3": 768, "c4": 1536, "d3": 27, "sd": 0.5}, 197_767_336, 34.361),  # large
 ]
 
 
@@ -117,6 +127,12 @@ def _randomize_norms(model, torch):
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
             m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+        if isinstance(m, torch.nn.LayerNorm):
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    for name, p in model.named_parameters():  # ConvNeXt's layer scale starts at 1e-6: the blocks would not show
+        if name.endswith("layer_scale"):
+            p.data.copy_(torch.rand(p.shape, generator=g) + 0.5)
 
 
 # Small settings of each file (the same code paths, a fraction of the time) and the torchvision-style
@@ -128,6 +144,12 @@ SMALL = {
                     "layers4": 2, "classes": 10},
     "squeezenet1_1": {"res": 64, "classes": 10},
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
+    "convnext_tiny": {"res": 64, "d1": 1, "d2": 1, "d3": 2, "d4": 1, "c1": 16, "c2": 24, "c3": 32, "c4": 40,
+                      "classes": 10},
+    "mobilenet_v3_large": {"res": 64, "alpha": 0.5, "classes": 10},
+    "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
+    "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 16, "w2": 32, "w3": 48, "w4": 64, "group_width": 8,
+                       "classes": 10},
 }
 
 
@@ -311,7 +333,220 @@ def _hand_written(name: str, torch):
         def forward(self, x):
             return self.classifier(self.layers(x).mean([2, 3]))
 
+    class ResBottleneckBlock(nn.Module):  # regnet.py: bottleneck multiplier 1, no squeeze-and-excitation
+        def __init__(self, width_in, width_out, stride, group_width):
+            super().__init__()
+            self.proj = None
+            if width_in != width_out or stride != 1:
+                self.proj = nn.Sequential(nn.Conv2d(width_in, width_out, 1, stride, bias=False),
+                                          nn.BatchNorm2d(width_out))
+            self.f = nn.Sequential(OrderedDict([
+                ("a", nn.Sequential(nn.Conv2d(width_in, width_out, 1, bias=False), nn.BatchNorm2d(width_out),
+                                    nn.ReLU())),
+                ("b", nn.Sequential(nn.Conv2d(width_out, width_out, 3, stride, 1, groups=width_out // group_width,
+                                              bias=False), nn.BatchNorm2d(width_out), nn.ReLU())),
+                ("c", nn.Sequential(nn.Conv2d(width_out, width_out, 1, bias=False), nn.BatchNorm2d(width_out))),
+            ]))
+            self.activation = nn.ReLU()
+
+        def forward(self, x):
+            return self.activation((x if self.proj is None else self.proj(x)) + self.f(x))
+
+    class RegNet(nn.Module):
+        def __init__(self, depths, widths, group_width, num_classes):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+            stages, width_in = [], 32
+            for i, (depth, width) in enumerate(zip(depths, widths)):
+                blocks = [(f"block{i + 1}-{j}", ResBottleneckBlock(width_in if j == 0 else width, width,
+                                                                    2 if j == 0 else 1, group_width))
+                          for j in range(depth)]
+                stages.append((f"block{i + 1}", nn.Sequential(OrderedDict(blocks))))
+                width_in = width
+            self.trunk_output = nn.Sequential(OrderedDict(stages))
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(width_in, num_classes)
+
+        def forward(self, x):
+            x = self.avgpool(self.trunk_output(self.stem(x)))
+            return self.fc(x.flatten(start_dim=1))
+
+    class LayerNorm2d(nn.LayerNorm):  # convnext.py
+        def forward(self, x):
+            x = x.permute(0, 2, 3, 1)
+            x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+            return x.permute(0, 3, 1, 2)
+
+    class Permute(nn.Module):  # torchvision/ops/misc.py
+        def __init__(self, dims):
+            super().__init__()
+            self.dims = dims
+
+        def forward(self, x):
+            return torch.permute(x, self.dims)
+
+    class StochasticDepth(nn.Module):  # torchvision/ops/stochastic_depth.py, mode "row"
+        def __init__(self, p):
+            super().__init__()
+            self.p = p
+
+        def forward(self, x):
+            if not self.training or self.p == 0.0:
+                return x
+            noise = torch.empty([x.shape[0]] + [1] * (x.ndim - 1)).bernoulli_(1.0 - self.p)
+            return x * noise.div_(1.0 - self.p)
+
+    class CNBlock(nn.Module):
+        def __init__(self, dim, layer_scale, stochastic_depth_prob):
+            super().__init__()
+            self.block = nn.Sequential(
+                nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True), Permute([0, 2, 3, 1]),
+                nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim),
+                Permute([0, 3, 1, 2]))
+            self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
+
+        def forward(self, x):
+            result = self.stochastic_depth(self.layer_scale * self.block(x))
+            result += x
+            return result
+
+    class ConvNeXt(nn.Module):
+        def __init__(self, dims, depths, stochastic_depth_prob, num_classes):
+            super().__init__()
+            layers = [nn.Sequential(nn.Conv2d(3, dims[0], 4, 4, 0, bias=True), LayerNorm2d(dims[0], eps=1e-6))]
+            total, block_id = sum(depths), 0
+            for i, (dim, depth) in enumerate(zip(dims, depths)):
+                stage = []
+                for _ in range(depth):
+                    stage.append(CNBlock(dim, 1e-6, stochastic_depth_prob * block_id / (total - 1.0)))
+                    block_id += 1
+                layers.append(nn.Sequential(*stage))
+                if i < 3:
+                    layers.append(nn.Sequential(LayerNorm2d(dim, eps=1e-6), nn.Conv2d(dim, dims[i + 1], 2, 2)))
+            self.features = nn.Sequential(*layers)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(LayerNorm2d(dims[-1], eps=1e-6), nn.Flatten(1),
+                                            nn.Linear(dims[-1], num_classes))
+
+        def forward(self, x):
+            return self.classifier(self.avgpool(self.features(x)))
+
+    class SqueezeExcitation(nn.Module):  # torchvision/ops/misc.py, with mobilenetv3.py's hard-sigmoid gate
+        def __init__(self, input_channels, squeeze_channels):
+            super().__init__()
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+            self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+            self.activation = nn.ReLU()
+            self.scale_activation = nn.Hardsigmoid()
+
+        def forward(self, x):
+            return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+
+    def conv_norm_act(cin, cout, k, stride=1, groups=1, act=None):  # Conv2dNormActivation, mobilenetv3's BN
+        layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout, eps=0.001, momentum=0.01)]
+        return nn.Sequential(*layers, *([act()] if act else []))
+
+    class InvertedResidualV3(nn.Module):  # mobilenetv3.py
+        def __init__(self, cin, kernel, expanded, cout, use_se, act, stride):
+            super().__init__()
+            self.use_res_connect = stride == 1 and cin == cout
+            layers = [conv_norm_act(cin, expanded, 1, act=act)] if expanded != cin else []
+            layers.append(conv_norm_act(expanded, expanded, kernel, stride, expanded, act))
+            if use_se:
+                layers.append(SqueezeExcitation(expanded, round_to_multiple_of(expanded // 4, 8)))
+            layers.append(conv_norm_act(expanded, cout, 1))
+            self.block = nn.Sequential(*layers)
+
+        def forward(self, x):
+            result = self.block(x)
+            return result + x if self.use_res_connect else result
+
+    class MobileNetV3(nn.Module):
+        def __init__(self, width_mult, num_classes):
+            super().__init__()
+            adjust = lambda c: round_to_multiple_of(c * width_mult, 8)  # noqa: E731
+            re, hs = nn.ReLU, nn.Hardswish
+            setting = [(16, 3, 16, 16, False, re, 1), (16, 3, 64, 24, False, re, 2), (24, 3, 72, 24, False, re, 1),
+                       (24, 5, 72, 40, True, re, 2), (40, 5, 120, 40, True, re, 1), (40, 5, 120, 40, True, re, 1),
+                       (40, 3, 240, 80, False, hs, 2), (80, 3, 200, 80, False, hs, 1), (80, 3, 184, 80, False, hs, 1),
+                       (80, 3, 184, 80, False, hs, 1), (80, 3, 480, 112, True, hs, 1),
+                       (112, 3, 672, 112, True, hs, 1), (112, 5, 672, 160, True, hs, 2),
+                       (160, 5, 960, 160, True, hs, 1), (160, 5, 960, 160, True, hs, 1)]
+            layers = [conv_norm_act(3, adjust(16), 3, 2, act=hs)]
+            for cin, k, e, cout, se, act, stride in setting:
+                layers.append(InvertedResidualV3(adjust(cin), k, adjust(e), adjust(cout), se, act, stride))
+            last = 6 * adjust(160)
+            layers.append(conv_norm_act(adjust(160), last, 1, act=hs))
+            self.features = nn.Sequential(*layers)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Linear(last, adjust(1280)), hs(), nn.Dropout(0.2),
+                                            nn.Linear(adjust(1280), num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    class SqueezeExcitationSiLU(SqueezeExcitation):  # efficientnet.py: SiLU inside, sigmoid gate
+        def __init__(self, input_channels, squeeze_channels):
+            super().__init__(input_channels, squeeze_channels)
+            self.activation, self.scale_activation = nn.SiLU(), nn.Sigmoid()
+
+    class MBConv(nn.Module):  # efficientnet.py
+        def __init__(self, expand_ratio, kernel, stride, cin, cout, sd_prob):
+            super().__init__()
+            self.use_res_connect = stride == 1 and cin == cout
+            expanded = round_to_multiple_of(cin * expand_ratio, 8)
+            layers = [conv_norm_act(cin, expanded, 1, act=nn.SiLU)] if expanded != cin else []
+            layers.append(conv_norm_act(expanded, expanded, kernel, stride, expanded, nn.SiLU))
+            layers.append(SqueezeExcitationSiLU(expanded, max(1, cin // 4)))
+            layers.append(conv_norm_act(expanded, cout, 1))
+            self.block = nn.Sequential(*layers)
+            self.stochastic_depth = StochasticDepth(sd_prob)
+
+        def forward(self, x):
+            result = self.block(x)
+            if self.use_res_connect:
+                result = self.stochastic_depth(result)
+                result += x
+            return result
+
+    class EfficientNet(nn.Module):
+        def __init__(self, width_mult, depth_mult, num_classes):
+            super().__init__()
+            adjust = lambda c: round_to_multiple_of(c * width_mult, 8)  # noqa: E731
+            setting = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                       (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+            layers = [conv_norm_act(3, adjust(32), 3, 2, act=nn.SiLU)]
+            total, block_id = sum(math.ceil(n * depth_mult) for *_, n in setting), 0
+            for e, k, stride, cin, cout, n in setting:
+                stage = []
+                for j in range(math.ceil(n * depth_mult)):
+                    stage.append(MBConv(e, k, stride if j == 0 else 1, adjust(cin) if j == 0 else adjust(cout),
+                                        adjust(cout), 0.2 * block_id / total))
+                    block_id += 1
+                layers.append(nn.Sequential(*stage))
+            layers.append(conv_norm_act(adjust(320), 4 * adjust(320), 1, act=nn.SiLU))
+            self.features = nn.Sequential(*layers)
+            for m in self.features.modules():  # conv_norm_act has mobilenetv3's norms; EfficientNet-B0 the defaults
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eps, m.momentum = 1e-5, 0.1
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * adjust(320), num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
     s = SMALL[name]
+    if name == "efficientnet_b0":
+        return EfficientNet(s["width"], s["depth"], s["classes"])
+    if name == "mobilenet_v3_large":
+        return MobileNetV3(s["alpha"], s["classes"])
+    if name == "convnext_tiny":
+        return ConvNeXt([s[f"c{i}"] for i in range(1, 5)], [s[f"d{i}"] for i in range(1, 5)], 0.1, s["classes"])
+    if name == "regnet_x_400mf":
+        return RegNet([1, 2, s["d3"], s["d4"]], [s[f"w{i}"] for i in range(1, 5)], s["group_width"], s["classes"])
     if name == "resnext50_32x4d":
         return ResNet((3, 4, 6, 3), s["groups"], s["width_per_group"], s["classes"])
     if name == "wide_resnet50_2":
@@ -337,7 +572,9 @@ def test_forward_equals_torchvision_written_by_hand(name):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), hand.eval()(x), atol=1e-5, rtol=1e-4)
-        model.train()(x)  # dropout draws differ; the running statistics must not
+        torch.manual_seed(2)  # the same seed: stochastic depth drops the same samples in both
+        model.train()(x)
+        torch.manual_seed(2)
         hand.train()(x)
     for (k, a), b in zip(model.state_dict().items(), hand.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), k
@@ -384,3 +621,11 @@ def test_emitted_source_runs_and_matches_load(tmp_path):
                    env=clean)
     for name, y in expected.items():
         assert torch.allclose(torch.load(tmp_path / f"{name}.out.pt"), y, atol=1e-5, rtol=1e-4), name
+
+
+def test_convnext_stochastic_depth_rises_linearly_as_torchvision():
+    """convnext.py: block k of 18 drops with probability 0.1 * k / 17 in training."""
+    pytest.importorskip("torch")
+    model = cnndsl.load(path("convnext_tiny"), max_params=None)
+    got = [m.p for m in model.modules() if type(m).__name__ == "StochasticDepth"]
+    assert got == pytest.approx([0.1 * k / 17 for k in range(18)], abs=1e-12)

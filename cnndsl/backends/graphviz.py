@@ -261,7 +261,7 @@ class Recorder:
             self.diagram.nodes[self.host].folded += [main, *fused]
             return [(self.host, row.output)]
         opened = self.opts.expand or level < self.opts.depth or self.opts.focus is not None
-        gate = n.gate(row.input) if opened else ()
+        gate = n.side_branch(row.input) if opened else ()
         if gate:
             return self.gated(n, row, tails, gate)
         lines = [main]

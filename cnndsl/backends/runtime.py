@@ -8,6 +8,7 @@ tuple whose first element names its function in `STEPS`:
     ("m", name, flatten, save, aux)      run the child `name` (after `torch.flatten(x, 1)` if
                                          `flatten`); keep its output under `name` if `save`; the
                                          child returns `(y, aux outputs)` in training mode if `aux`
+    ("p", name)                          multiply by the parameter `name` (a layer scale)
     (step, paths, act, inplace, tap)     a combinator's step (`step` is its class's `step`):
       "residual"                         paths[0](x) + paths[1](x) (x if there is no paths[1]),
                                          in place if `inplace`
@@ -31,18 +32,21 @@ from torch import nn
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al. 2017), laid out as timm's `SEModule`: `fc1`, `fc2`."""
+    """Squeeze-and-excitation (Hu et al. 2017), laid out as timm's `SEModule` and torchvision's
+    `SqueezeExcitation`: `fc1`, the activation `act`, `fc2`, the gate (`torch.nn` class names)."""
 
-    def __init__(self, channels: int, rd_channels: int) -> None:
+    def __init__(
+        self, channels: int, rd_channels: int, act: str = "ReLU", gate: str = "Sigmoid"
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1)
-        self.act = nn.ReLU(inplace=True)
+        self.act = getattr(nn, act)()
         self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1)
+        self.gate = getattr(nn, gate)()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean((2, 3), keepdim=True)
-        s = self.fc2(self.act(self.fc1(s)))
-        return x * s.sigmoid()
+        return x * self.gate(self.fc2(self.act(self.fc1(s))))
 
 
 _NAMESPACES = {"F": F, "torch": torch}
@@ -73,6 +77,10 @@ def _call(mod, op, x, env, aux):
     if save:
         env[name] = y
     return y
+
+
+def _scale(mod, op, x, env, aux):
+    return x * getattr(mod, op[1])
 
 
 def _residual(mod, op, x, env, aux):
@@ -111,7 +119,7 @@ def _aux(mod, op, x, env, aux):
     return x
 
 
-STEPS = {"m": _call, "residual": _residual, "add": _elementwise(operator.add), "mul": _elementwise(operator.mul),
+STEPS = {"m": _call, "p": _scale, "residual": _residual, "add": _elementwise(operator.add), "mul": _elementwise(operator.mul),
          "concat": _concat, "aux": _aux}
 
 
@@ -155,3 +163,37 @@ class Network(Scope):
         if self._outputs_type is not None and self.training:
             return self._outputs_type(y, *aux)
         return y
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of an N x C x H x W map (torchvision's ConvNeXt `LayerNorm2d`):
+    channels-last, normalize, and back; `weight` and `bias` of shape [C]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class ChannelLinear(nn.Linear):
+    """A linear layer over the channels of an N x C x H x W map at every position (ConvNeXt's
+    `Linear` between `Permute`s): `weight` [out, in], `bias` [out]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class StochasticDepth(nn.Module):
+    """Stochastic depth (Huang et al. 2016) as torchvision's `StochasticDepth(p, "row")`: in
+    training, zero each sample's whole input with probability p and scale the rest by 1 / (1 - p);
+    the identity in eval."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        size = (x.shape[0],) + (1,) * (x.ndim - 1)
+        mask = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask.div_(keep)

@@ -41,8 +41,11 @@ def make(tc: TorchCall):
 def make_leaf(leaf: Leaf):
     from collections import OrderedDict
 
+    import torch
     from torch import nn
 
+    if leaf.parameter is not None:
+        return nn.Parameter(torch.full(*leaf.parameter))
     if len(leaf.parts) == 1:
         return make(leaf.parts[0][1])
     return nn.Sequential(OrderedDict((name, make(tc)) for name, tc in leaf.parts))
@@ -50,7 +53,8 @@ def make_leaf(leaf: Leaf):
 
 def plan_tuple(ops: list) -> tuple:
     """The runtime's tuple form of a plan (see `cnndsl.backends.runtime`)."""
-    return tuple(("m", op.name, op.flatten, op.save, op.emits_aux) if isinstance(op, Call) else
+    return tuple((("p", op.name) if op.parameter else ("m", op.name, op.flatten, op.save, op.emits_aux))
+                 if isinstance(op, Call) else
                  (op.node.step, tuple(plan_tuple(p) for p in op.paths), op.act, op.inplace,
                   getattr(op.node, "tap", None))
                  for op in ops)
@@ -61,7 +65,10 @@ def make_scope(spec: ScopeSpec, module=None):
 
     module = module if module is not None else runtime.Scope(plan_tuple(spec.plan), spec.emits_aux)
     for name, child in spec.children.items():
-        module.add_module(name, make_scope(child) if isinstance(child, ScopeSpec) else make_leaf(child))
+        if isinstance(child, Leaf) and child.parameter is not None:
+            module.register_parameter(name, make_leaf(child))
+        else:
+            module.add_module(name, make_scope(child) if isinstance(child, ScopeSpec) else make_leaf(child))
     return module
 
 

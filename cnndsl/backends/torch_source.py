@@ -119,6 +119,8 @@ def raw_call(tc: TorchCall) -> E:
 
 
 def leaf_expr(leaf: Leaf) -> E:
+    if leaf.parameter is not None:
+        return E("nn.Parameter", [E("torch.full", list(leaf.parameter))])
     if len(leaf.parts) == 1:
         return raw_call(leaf.parts[0][1])
     return E("nn.Sequential", [E("OrderedDict", [], [(ident(n), raw_call(tc)) for n, tc in leaf.parts])])
@@ -175,6 +177,9 @@ class Forward:
         return cur
 
     def call(self, op: Call, cur: str, dst: str) -> str:
+        if op.parameter:
+            self.emit(f"{dst} = {cur} * {self.ref(op.name)}")
+            return dst
         arg = f"torch.flatten({cur}, 1)" if op.flatten else cur
         if op.emits_aux:
             self.aux = True
@@ -469,7 +474,8 @@ class Emitter:
             if IDENT.match(name) and not keyword.iskeyword(name):
                 lines += layout(expr, 8, f"self.{name} = ", "", subst)
             else:
-                lines += layout(E("self.add_module", [quote(name), expr]), 8, "", "", subst)
+                register = "self.register_parameter" if expr.func == "nn.Parameter" else "self.add_module"
+                lines += layout(E(register, [quote(name), expr]), 8, "", "", subst)
         lines += ["", "    def forward(self, x: torch.Tensor):"]
         if first.forward.aux:
             lines.append("        aux = []")
@@ -506,7 +512,7 @@ def _plain(spec: ScopeSpec) -> bool:
     positional = names == [str(i) for i in range(len(names))]
     if not positional and not all(IDENT.match(n) and not keyword.iskeyword(n) for n in names):
         return False
-    return all(isinstance(op, Call) and not (op.flatten or op.save or op.emits_aux) and op.name == n
+    return all(isinstance(op, Call) and not (op.flatten or op.save or op.emits_aux or op.parameter) and op.name == n
                for op, n in zip(spec.plan, names))
 
 

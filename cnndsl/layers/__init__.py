@@ -12,7 +12,8 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from cnndsl.ir import Network, Node
-from cnndsl.layers import activation, attention, blocks, conv, dense, norm, pool  # noqa: F401  (registers)
+from cnndsl.layers import (  # noqa: F401  (registers)
+    activation, attention, blocks, conv, dense, norm, pool, regularize, resample, scale)
 
 
 def _concrete(cls: type) -> list[type]:

@@ -7,7 +7,7 @@ import math
 from typing import Literal
 
 from cnndsl.errors import CnnError
-from cnndsl.ir import Node, Opt, Shape, bounded, fmt_shape
+from cnndsl.ir import Node, Opt, Shape, bounded, fmt_shape, need_map
 from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, Fused, whole_at
 from cnndsl.layers.modules import Leaf, call, fused, one
 from cnndsl.source import Span
@@ -40,44 +40,60 @@ class Flatten(Node):
 
 
 class FC(Fused):
-    """`fc N [nobias] [bn] [act]`: a fully connected (linear) layer."""
+    """`fc N [nobias] [bn] [act]`: a fully connected (linear) layer. `fc N channels` applies it to
+    the channels at each position of an H x W x C map (H x W x N out; ConvNeXt's `Linear` between
+    `Permute`s): weight [N, C], and H · W · C · N MACs."""
 
     keywords = ("fc",)
     family = "fc"
     kind: Literal["fc"] = "fc"
     out: int
     bias: bool = True
+    channels: bool = False
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, flags=("nobias", *FUSE_FLAGS), keys=FUSE_KEYS, dims=True)
+        a = Args(keyword, opts, span, flags=("nobias", "channels", *FUSE_FLAGS), keys=FUSE_KEYS, dims=True)
         nums, where = a.required((1,), "a number of outputs", "1000")
-        return dict(out=whole_at(nums[0], "outputs", where), bias=not a.flag("nobias"), **cls.decode_tail(a))
+        if a.flag("channels") and a.flag("bn"):
+            raise CnnError("'fc ... channels' takes no 'bn'", a.flags["bn"].span,
+                           "add a `layernorm` or `bn` statement after it")
+        return dict(out=whole_at(nums[0], "outputs", where), bias=not a.flag("nobias"), channels=a.flag("channels"),
+                    **cls.decode_tail(a))
+
+    def features(self, x: Shape) -> int:
+        """The inputs of the linear layer: the channels with `channels`, else the flat size."""
+        return need_map(x, self)[2] if self.channels else flat_size(x, self)
 
     def shape(self, x: Shape) -> Shape:
-        flat_size(x, self)
-        return (self.out,)
+        self.features(x)
+        return (x[0], x[1], self.out) if self.channels else (self.out,)
 
     def rf(self, x: Shape) -> tuple[int, int]:
-        return (x[0], x[0]) if len(x) == 3 else (1, 1)
+        return (x[0], x[0]) if len(x) == 3 and not self.channels else (1, 1)
+
+    def positions(self, x: Shape) -> int:
+        return x[0] * x[1] if self.channels else 1
 
     def params(self, x: Shape) -> int:
-        return flat_size(x, self) * self.out + (self.out if self.bias else 0) + self.tail_params(self.out)
+        return self.features(x) * self.out + (self.out if self.bias else 0) + self.tail_params(self.out)
 
     def macs(self, x: Shape, y: Shape) -> int:
-        return flat_size(x, self) * self.out
+        return self.positions(x) * self.features(x) * self.out
 
     def flops(self, x: Shape, y: Shape) -> int:
-        return (self.out if self.bias else 0) + self.tail_flops(y)
+        return (math.prod(y) if self.bias else 0) + self.tail_flops(y)
 
     def describe(self) -> str:
-        return f"fc {self.out}{self.tail_text()}"
+        return f"fc {self.out}{' channels' if self.channels else ''}{self.tail_text()}"
 
     def words(self, x: Shape, y: Shape) -> list[str]:
         return [f"fc {self.out}", *self.tail_words()]
 
     def module(self, x: Shape, y: Shape) -> Leaf:
         kw = {} if self.bias else {"bias": False}
+        if self.channels:
+            return fused(self, ("fc", call("ChannelLinear", x[-1], self.out, **kw)), self.out, False)
         return fused(self, ("fc", call("Linear", x[-1], self.out, **kw)), self.out, True, flatten=len(x) == 3)
 
 

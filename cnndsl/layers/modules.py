@@ -13,7 +13,7 @@ from typing import Any
 from cnndsl.layers.base import ACTIVATIONS
 
 # The classes of `cnndsl.backends.runtime` a leaf may name (the rest are `torch.nn` classes).
-RUNTIME_CLASSES = frozenset({"SqueezeExcite"})
+RUNTIME_CLASSES = frozenset({"SqueezeExcite", "LayerNorm2d", "ChannelLinear", "StochasticDepth"})
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,12 @@ def call(cls: str, *args: Any, **kwargs: Any) -> TorchCall:
 @dataclass(frozen=True)
 class Leaf:
     """A leaf statement's module: one part is the module itself; several (a fused `conv bn relu`)
-    are the children of an `nn.Sequential`, named after their kinds."""
+    are the children of an `nn.Sequential`, named after their kinds. A leaf with `parameter` and
+    no parts is a bare parameter of the enclosing module (`layer_scale: scale`): a tensor of
+    that shape filled with that value, multiplied into its input."""
 
     parts: tuple[tuple[str, TorchCall], ...]
+    parameter: tuple[tuple[int, ...], float] | None = None
     flatten: bool = False  # flatten a 1 x 1 x C input first (an `fc` after `gap`)
     fresh: bool = False  # writes a new tensor whose producer needs no output for backward (in-place safe)
 

@@ -1,5 +1,6 @@
-"""Normalization: batch norm `bn` (Ioffe & Szegedy 2015, arXiv:1502.03167) and AlexNet's local
-response normalization `lrn` (Krizhevsky et al. 2012)."""
+"""Normalization: batch norm `bn` (Ioffe & Szegedy 2015, arXiv:1502.03167), AlexNet's local
+response normalization `lrn` (Krizhevsky et al. 2012), and layer norm `layernorm` (Ba et al. 2016,
+arXiv:1607.06450; over channels as in ConvNeXt, Liu et al. 2022, arXiv:2201.03545)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,32 @@ class LRN(Node):
 
     def module(self, x: Shape, y: Shape) -> Leaf:
         return one("lrn", call("LocalResponseNorm", self.size, alpha=self.alpha, beta=self.beta, k=self.k))
+
+
+class LayerNorm(Node):
+    """`layernorm [eps=1e-5]`: layer norm over the channels at each position of an H x W x C map
+    (torchvision's ConvNeXt `LayerNorm2d`: channels-last, normalize, back), a plain LayerNorm on a
+    flat input; learnable `weight` and `bias` of shape [C]."""
+
+    keywords = ("layernorm",)
+    family = "norm"
+    kind: Literal["layernorm"] = "layernorm"
+    eps: float = 1e-5
+
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
+        a = Args(keyword, opts, span, keys=("eps",), bare="eps")
+        return {"eps": float(a.number("eps", 1e-5, minimum=0.0))}
+
+    def params(self, x: Shape) -> int:
+        return 2 * x[-1]
+
+    def flops(self, x: Shape, y: Shape) -> int:  # mean 1, variance 3, normalize 2, scale and shift 2
+        return 8 * math.prod(y)
+
+    def describe(self) -> str:
+        return "layernorm" + (f" eps={self.eps:g}" if self.eps != 1e-5 else "")
+
+    def module(self, x: Shape, y: Shape) -> Leaf:
+        kw = {"eps": self.eps} if self.eps != 1e-5 else {}
+        return one("layernorm", call("LayerNorm" if len(x) == 1 else "LayerNorm2d", x[-1], **kw))

@@ -37,6 +37,7 @@ class Call:
     flatten: bool = False
     save: bool = False  # keep the output for `aux from` / `outputs=`
     emits_aux: bool = False  # the child returns (y, aux outputs) in training mode
+    parameter: bool = False  # the child is a bare parameter: multiply the input by it
     paths: ClassVar[tuple] = ()
 
 
@@ -82,7 +83,7 @@ class Decoder:
         if not node.takes_branches:
             leaf = node.module(row.input, row.output)
             scope.children[node.name] = leaf
-            return [Call(node.name, flatten=leaf.flatten)]
+            return [Call(node.name, flatten=leaf.flatten, parameter=leaf.parameter is not None)]
         if not node.name:  # no module of its own: its steps join this scope
             return self.steps(node, scope)
         child = ScopeSpec(node.name, node, row.input, row.output)

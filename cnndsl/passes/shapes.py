@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape
@@ -37,8 +38,9 @@ class Row:
     macs: int
     flops: int
     activations: int
-    rf: int | None  # receptive field along H (input pixels seen by one output); None: global (see `Walk`)
-    jump: int | None  # effective stride along H: input pixels between neighbouring outputs; None: global
+    rf: int | float | None  # receptive field along H (input pixels seen by one output); None: global (see `Walk`)
+    jump: int | float | None  # effective stride along H: input pixels between neighbouring outputs (below 1 after
+    # upsampling); None: global
     aux: bool  # inside an auxiliary head: skipped in eval mode
     own_params: int
     own_macs: int
@@ -58,8 +60,8 @@ class Analysis:
     flops: int
     activations: int
     peak_activation: int  # the largest single tensor an eval-mode forward writes, in elements
-    rf: int  # the receptive field people quote: the deepest spatial layer's on the main path
-    jump: int
+    rf: int | float  # the receptive field people quote: the deepest spatial layer's on the main path
+    jump: int | float
     rf_at: str  # that layer: the first top-level statement reaching `rf` ("" when nothing but the input is spatial)
     weight_layers: int  # the depth papers quote: conv and fc layers on the longest path, auxiliary heads left out
 
@@ -183,10 +185,15 @@ class Walk:
             self.d += node.family in WEIGHTED
             end = None
         r, j, g, _ = end or (self.r, self.j, self.g, self.d)
-        row["rf"], row["jump"] = (None, None) if g else (r, j)
+        row["rf"], row["jump"] = (None, None) if g else (exact(r), exact(j))
         if node.name:
             self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d)
         return y
+
+
+def exact(v: int | Fraction) -> int | float:
+    """A receptive field or jump as a plain number: upsampling (`pixelshuffle`) divides the jump."""
+    return int(v) if v == int(v) else float(v)
 
 
 def analyze(network: Network) -> Analysis:
