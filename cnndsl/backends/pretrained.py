@@ -2,12 +2,12 @@
 
 `architectures/weights.json` (data, beside the architectures) maps a network's name to the published
 checkpoints whose keys equal its `state_dict` keys: the URL, the published sha256 prefix (torchvision
-also puts it in the file name), the key prefixes the shipped network leaves out (`drop`: Inception
-v3's auxiliary classifier) and a note on how to use them. The file is downloaded by `torch.hub`
-into its cache (`$TORCH_HOME/hub/checkpoints`, where torchvision keeps the same files) and checked
-against the published hash; a file already there (put by hand, or by torchvision) is checked here on
-every load, as torch.hub never re-checks a cached file. Then it is read with `weights_only=True` and
-loaded strictly by the caller.
+also puts it in the file name), the key prefixes the shipped network leaves out (`drop`: the auxiliary
+classifiers of Inception v3 and of the segmentation networks) and a note on how to use them. The file
+is downloaded by `torch.hub` into its cache (`$TORCH_HOME/hub/checkpoints`, where torchvision keeps the
+same files) and checked against the published hash; a file already there (put by hand, or by
+torchvision) is checked here on every load, as torch.hub never re-checks a cached file. Then it is read
+with `weights_only=True` and loaded strictly by the caller.
 
 Example:
     >>> model = cnndsl.load("resnet50", weights="torchvision:IMAGENET1K_V2")  # downloads once, 98 MB
