@@ -33,7 +33,7 @@ from cnndsl.backends.torch_module import camel
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, fmt_shape
 from cnndsl.layers.modules import RUNTIME_CLASSES, Leaf, TorchCall
-from cnndsl.passes.plan import Call, Decoded, ScopeSpec, Step, decode
+from cnndsl.passes.plan import Call, Decoded, Fetch, ScopeSpec, Step, decode
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # a module name: a label (quoted ones may hold '-') or a position
@@ -171,11 +171,15 @@ class Forward:
     def seq(self, ops: list, src: str, dst: str) -> str:
         cur = src
         for op in ops:
-            cur = self.call(op, cur, dst) if isinstance(op, Call) else FORMS[op.node.form](self, op, cur, dst)
+            if isinstance(op, Fetch):  # `from LABEL`: the branch continues from a saved tensor
+                cur = saved(op.label)
+            else:
+                cur = self.call(op, cur, dst) if isinstance(op, Call) else FORMS[op.node.form](self, op, cur, dst)
         return cur
 
     def call(self, op: Call, cur: str, dst: str) -> str:
         arg = f"torch.flatten({cur}, 1)" if op.flatten else cur
+        arg = ", ".join([arg, *(saved(a) for a in op.args)])
         if op.emits_aux:
             self.aux = True
             self.emit("if self.training:")
@@ -213,8 +217,12 @@ class Forward:
         return dst
 
     def join_step(self, op: Step, cur: str, dst: str) -> str:
+        starts = [cur] * len(op.paths)
+        if op.node.chunks:  # `split`: each branch on its own chunk of the channels
+            starts = [f"c{i}{self.sfx()}" for i in range(len(op.paths))]
+            self.emit(f"{', '.join(starts)} = {cur}.chunk({len(starts)}, 1)")
         self.depth += 1
-        names = [self.seq(path, cur, f"b{i}{self.sfx()}") for i, path in enumerate(op.paths)]
+        names = [self.seq(path, start, f"b{i}{self.sfx()}") for i, (path, start) in enumerate(zip(op.paths, starts))]
         self.depth -= 1
         template, sep = op.node.code
         self.emit(f"{dst} = {template.format(sep.join(names))}")
@@ -470,7 +478,10 @@ class Emitter:
                 lines += layout(expr, 8, f"self.{name} = ", "", subst)
             else:
                 lines += layout(E("self.add_module", [quote(name), expr]), 8, "", "", subst)
-        lines += ["", "    def forward(self, x: torch.Tensor):"]
+        extra = "".join(f", {saved(e)}: torch.Tensor" for e in first.spec.extra)
+        lines += ["", f"    def forward(self, x: torch.Tensor{extra}):"]
+        if node is None and "input" in first.spec.keep:
+            lines.append(f"        {saved('input')} = x")
         if first.forward.aux:
             lines.append("        aux = []")
         lines += first.forward.lines
@@ -501,12 +512,12 @@ class Emitter:
 def _plain(spec: ScopeSpec) -> bool:
     """A straight run of all its children in order, nothing else: an `nn.Sequential`."""
     names = list(spec.children)
-    if spec.emits_aux or not names or len(spec.plan) != len(names):
+    if spec.emits_aux or spec.extra or not names or len(spec.plan) != len(names):
         return False
     positional = names == [str(i) for i in range(len(names))]
     if not positional and not all(IDENT.match(n) and not keyword.iskeyword(n) for n in names):
         return False
-    return all(isinstance(op, Call) and not (op.flatten or op.save or op.emits_aux) and op.name == n
+    return all(isinstance(op, Call) and not (op.flatten or op.save or op.emits_aux or op.args) and op.name == n
                for op, n in zip(spec.plan, names))
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from cnndsl.ir import Network, Node
-from cnndsl.layers import activation, attention, blocks, conv, dense, norm, pool  # noqa: F401  (registers)
+from cnndsl.layers import activation, attention, blocks, conv, dense, norm, pool, resample  # noqa: F401  (registers)
 
 
 def _concrete(cls: type) -> list[type]:
