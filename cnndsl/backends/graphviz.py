@@ -138,6 +138,7 @@ class Recorder:
         self.aux = 0
         self.serial = 0
         start = self.add("input", ["input"], "io", shape="plain")
+        self.taps[0]["input"] = [(start, tuple(network.input))]
         end = self.seq(network.body, [(start, tuple(network.input))], 0)
         self.join(end, self.add("output", ["output"], "io", shape="plain"))
 
@@ -173,7 +174,13 @@ class Recorder:
     def node(self, n: Node, tails: list[Tail], level: int, times: int = 1) -> list[Tail]:
         row = self.rows[id(n)]
         collapsed = n.call is not None and not self.opts.expand and level >= self.opts.depth
-        if collapsed or not n.takes_branches:
+        if n.ref() is not None:  # `from LABEL` continues from that tensor; `upsample to LABEL` reads its size
+            ref = next(t[n.ref()] for t in reversed(self.taps) if n.ref() in t)
+            if n.kind == "from":
+                return ref
+            out = self.leaf(n, row, tails, collapsed, times)
+            self.join(ref, out[0][0], "shortcut")
+        elif collapsed or not n.takes_branches:
             out = self.leaf(n, row, tails, collapsed, times)
         else:
             scoped = bool(n.name)
