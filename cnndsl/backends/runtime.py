@@ -128,8 +128,8 @@ def _fetch(mod, op, x, env, aux):
 
 def _split(mod, op, x, env, aux):
     paths, act = op[1], op[2]
-    chunks = x.chunk(len(paths), 1)
-    return _act(torch.cat([_seq(mod, p, c, env, aux) for p, c in zip(paths, chunks)], 1), act)
+    chunks = x.chunk(len(paths), 1)  # indexed, not iterated: torch.fx traces it
+    return _act(torch.cat([_seq(mod, p, chunks[i], env, aux) for i, p in enumerate(paths)], 1), act)
 
 
 def _aux(mod, op, x, env, aux):
