@@ -24,7 +24,12 @@ import cnndsl
 from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
-ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0")
+ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "unet")
+
+
+def chw(shape) -> list[int]:
+    """An output shape as the manifests write it: C x H x W for a map (segmentation), N when flat."""
+    return [shape[2], shape[0], shape[1]] if len(shape) == 3 else list(shape)
 
 
 @cache
@@ -42,7 +47,7 @@ def test_figures_equal_manifest(name):
     net = cnndsl.parse_file(path(name))
     s = cnndsl.stats(net)
     assert list(net.input) == ref["input"]
-    assert list(s.output) == ref["output"]
+    assert chw(s.output) == ref["output"]
     assert (s.params, s.macs) == (ref["params"], ref["macs"])
     assert net.params["classes"] == ref["output"][0]
 
@@ -90,7 +95,7 @@ def test_stats_imports_no_torch():
 
 # the two ResNets run at 64x64 to save CI time (global pooling: the output shape does not depend on it);
 # test_forward_equals_torchvision_written_by_hand runs their blocks too
-FORWARD_SIZE = {"resnext50_32x4d": 64, "wide_resnet50_2": 64}
+FORWARD_SIZE = {"resnext50_32x4d": 64, "wide_resnet50_2": 64, "unet": 64}  # U-Net: 48 GMACs at 256
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -104,7 +109,8 @@ def test_module_equals_manifest(name):
     h = w = FORWARD_SIZE.get(name, h)
     with torch.no_grad():
         y = model(torch.randn(1, c, h, w))
-    assert list(y.shape) == [1, *ref["output"]]
+    out = ref["output"] if len(ref["output"]) == 1 else [ref["output"][0], h, w]  # a map follows the input
+    assert list(y.shape) == [1, *out]
     assert torch.isfinite(y).all()
 
 
@@ -128,6 +134,7 @@ SMALL = {
                     "layers4": 2, "classes": 10},
     "squeezenet1_1": {"res": 64, "classes": 10},
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
+    "unet": {"res": 64, "base": 8, "classes": 3},
 }
 
 
@@ -311,7 +318,71 @@ def _hand_written(name: str, torch):
         def forward(self, x):
             return self.classifier(self.layers(x).mean([2, 3]))
 
+    class DoubleConv(nn.Module):  # milesial/Pytorch-UNet unet/unet_parts.py
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.double_conv = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+                nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+        def forward(self, x):
+            return self.double_conv(x)
+
+    class Down(nn.Module):
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.maxpool_conv = nn.Sequential(nn.MaxPool2d(2), DoubleConv(in_channels, out_channels))
+
+        def forward(self, x):
+            return self.maxpool_conv(x)
+
+    class Up(nn.Module):  # bilinear=False
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2)
+            self.conv = DoubleConv(in_channels, out_channels)
+
+        def forward(self, x1, x2):
+            x1 = self.up(x1)
+            dy, dx = x2.size()[2] - x1.size()[2], x2.size()[3] - x1.size()[3]
+            x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+            return self.conv(torch.cat([x2, x1], dim=1))
+
+    class OutConv(nn.Module):
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    class UNet(nn.Module):  # unet/unet_model.py, bilinear=False, the widths scaled by `b` (64 there)
+        def __init__(self, n_channels, n_classes, b):
+            super().__init__()
+            self.inc = DoubleConv(n_channels, b)
+            self.down1, self.down2 = Down(b, 2 * b), Down(2 * b, 4 * b)
+            self.down3, self.down4 = Down(4 * b, 8 * b), Down(8 * b, 16 * b)
+            self.up1, self.up2 = Up(16 * b, 8 * b), Up(8 * b, 4 * b)
+            self.up3, self.up4 = Up(4 * b, 2 * b), Up(2 * b, b)
+            self.outc = OutConv(b, n_classes)
+
+        def forward(self, x):
+            x1 = self.inc(x)
+            x2 = self.down1(x1)
+            x3 = self.down2(x2)
+            x4 = self.down3(x3)
+            x5 = self.down4(x4)
+            x = self.up1(x5, x4)
+            x = self.up2(x, x3)
+            x = self.up3(x, x2)
+            x = self.up4(x, x1)
+            return self.outc(x)
+
     s = SMALL[name]
+    if name == "unet":
+        return UNet(3, s["classes"], s["base"])
     if name == "resnext50_32x4d":
         return ResNet((3, 4, 6, 3), s["groups"], s["width_per_group"], s["classes"])
     if name == "wide_resnet50_2":
