@@ -150,7 +150,9 @@ def slotify(v, slots: list):
 class Forward:
     """The statements of one `forward`, from a scope's plan."""
 
-    def __init__(self):
+    def __init__(self, extra: list[str] = ()):
+        # the outer tensors the module takes after x: `skip`, `skip2`, ... (U-Net's `up1(x, skip)`)
+        self.inputs = {label: "skip" if i == 0 else f"skip{i + 1}" for i, label in enumerate(extra)}
         self.lines: list[str] = []
         self.indent = 2
         self.depth = 0
@@ -159,6 +161,10 @@ class Forward:
 
     def emit(self, text: str) -> None:
         self.lines.append("    " * self.indent + text)
+
+    def var(self, label: str) -> str:
+        """The variable holding the labeled tensor: a forward input, or a saved output."""
+        return self.inputs.get(label) or saved(label)
 
     def ref(self, name: str) -> str:
         if IDENT.match(name) and not keyword.iskeyword(name):
@@ -172,14 +178,14 @@ class Forward:
         cur = src
         for op in ops:
             if isinstance(op, Fetch):  # `from LABEL`: the branch continues from a saved tensor
-                cur = saved(op.label)
+                cur = self.var(op.label)
             else:
                 cur = self.call(op, cur, dst) if isinstance(op, Call) else FORMS[op.node.form](self, op, cur, dst)
         return cur
 
     def call(self, op: Call, cur: str, dst: str) -> str:
         arg = f"torch.flatten({cur}, 1)" if op.flatten else cur
-        arg = ", ".join([arg, *(saved(a) for a in op.args)])
+        arg = ", ".join([arg, *(self.var(a) for a in op.args)])
         if op.emits_aux:
             self.aux = True
             self.emit("if self.training:")
@@ -319,7 +325,7 @@ class Emitter:
                 if spec.node is not None and spec.node.call is None and _plain(spec):
                     self.exprs[id(spec)] = _sequential(init)
                     continue
-                fwd = Forward()
+                fwd = Forward(spec.extra)
                 y = fwd.seq(spec.plan, "x", "x")
                 fam = self.family(spec)
                 skel = fam + "\n" + "\n".join(f"{n}={flat(slotify(e, []), lambda s: '#')}" for n, e in init)
@@ -478,7 +484,7 @@ class Emitter:
                 lines += layout(expr, 8, f"self.{name} = ", "", subst)
             else:
                 lines += layout(E("self.add_module", [quote(name), expr]), 8, "", "", subst)
-        extra = "".join(f", {saved(e)}: torch.Tensor" for e in first.spec.extra)
+        extra = "".join(f", {v}: torch.Tensor" for v in first.forward.inputs.values())
         lines += ["", f"    def forward(self, x: torch.Tensor{extra}):"]
         if node is None and "input" in first.spec.keep:
             lines.append(f"        {saved('input')} = x")
