@@ -24,7 +24,8 @@ import cnndsl
 from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
-ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "unet")
+ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "shufflenet_v2_x1_0",
+       "unet")
 
 
 def chw(shape) -> list[int]:
@@ -64,6 +65,9 @@ SIBLINGS = [
     ("mnasnet1_0", {"alpha": 0.5}, 2_218_512, 0.104),  # mnasnet0_5
     ("mnasnet1_0", {"alpha": 0.75}, 3_170_208, 0.215),  # mnasnet0_75
     ("mnasnet1_0", {"alpha": 1.3}, 6_282_256, 0.526),  # mnasnet1_3
+    ("shufflenet_v2_x1_0", {"width": 0.5}, 1_366_792, 0.04),  # shufflenet_v2_x0_5
+    ("shufflenet_v2_x1_0", {"width": 1.5}, 3_503_624, 0.296),  # shufflenet_v2_x1_5
+    ("shufflenet_v2_x1_0", {"width": 2.0}, 7_393_996, 0.583),  # shufflenet_v2_x2_0
 ]
 
 
@@ -134,6 +138,7 @@ SMALL = {
                     "layers4": 2, "classes": 10},
     "squeezenet1_1": {"res": 64, "classes": 10},
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
+    "shufflenet_v2_x1_0": {"res": 64, "width": 0.5, "classes": 10},
     "unet": {"res": 64, "base": 8, "classes": 3},
 }
 
@@ -380,7 +385,57 @@ def _hand_written(name: str, torch):
             x = self.up4(x, x1)
             return self.outc(x)
 
+    def channel_shuffle(x, groups):  # shufflenetv2.py
+        b, c, h, w = x.size()
+        x = x.view(b, groups, c // groups, h, w)
+        return torch.transpose(x, 1, 2).contiguous().view(b, -1, h, w)
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, inp, oup, stride):
+            super().__init__()
+            self.stride = stride
+            f = oup // 2
+            if stride > 1:
+                self.branch1 = nn.Sequential(
+                    nn.Conv2d(inp, inp, 3, stride, 1, bias=False, groups=inp), nn.BatchNorm2d(inp),
+                    nn.Conv2d(inp, f, 1, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU(inplace=True))
+            else:
+                self.branch1 = nn.Sequential()
+            self.branch2 = nn.Sequential(
+                nn.Conv2d(inp if stride > 1 else f, f, 1, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU(inplace=True),
+                nn.Conv2d(f, f, 3, stride, 1, bias=False, groups=f), nn.BatchNorm2d(f),
+                nn.Conv2d(f, f, 1, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU(inplace=True))
+
+        def forward(self, x):
+            if self.stride == 1:
+                x1, x2 = x.chunk(2, dim=1)
+                out = torch.cat((x1, self.branch2(x2)), dim=1)
+            else:
+                out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+            return channel_shuffle(out, 2)
+
+    class ShuffleNetV2(nn.Module):
+        def __init__(self, stages_repeats, stages_out_channels, num_classes):
+            super().__init__()
+            c = stages_out_channels[0]
+            self.conv1 = nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            for name, repeats, out in zip(["stage2", "stage3", "stage4"], stages_repeats, stages_out_channels[1:]):
+                seq = [InvertedResidual(c, out, 2)] + [InvertedResidual(out, out, 1) for _ in range(repeats - 1)]
+                setattr(self, name, nn.Sequential(*seq))
+                c = out
+            out = stages_out_channels[-1]
+            self.conv5 = nn.Sequential(nn.Conv2d(c, out, 1, 1, 0, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True))
+            self.fc = nn.Linear(out, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.conv1(x))
+            x = self.conv5(self.stage4(self.stage3(self.stage2(x))))
+            return self.fc(x.mean([2, 3]))
+
     s = SMALL[name]
+    if name == "shufflenet_v2_x1_0":  # width 0.5: torchvision's shufflenet_v2_x0_5
+        return ShuffleNetV2([4, 8, 4], [24, 48, 96, 192, 1024], s["classes"])
     if name == "unet":
         return UNet(3, s["classes"], s["base"])
     if name == "resnext50_32x4d":
