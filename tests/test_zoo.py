@@ -25,7 +25,8 @@ from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
 ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "shufflenet_v2_x1_0",
-       "unet")
+       "unet", "fcn_resnet50", "deeplabv3_resnet50")
+SEGMENTATION = ("unet", "fcn_resnet50", "deeplabv3_resnet50")
 
 
 def chw(shape) -> list[int]:
@@ -51,6 +52,25 @@ def test_figures_equal_manifest(name):
     assert chw(s.output) == ref["output"]
     assert (s.params, s.macs) == (ref["params"], ref["macs"])
     assert net.params["classes"] == ref["output"][0]
+
+
+@pytest.mark.parametrize("name", SEGMENTATION)
+def test_segmentation_output_follows_the_runtime_input(name):
+    """The maps come back at the size of the image given, not the one on the `input` line."""
+    torch = pytest.importorskip("torch")
+    model = cnndsl.load(path(name), res=64, classes=3).eval()
+    with torch.no_grad():
+        assert list(model(torch.randn(1, 3, 96, 80)).shape) == [1, 3, 96, 80]
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_resnet50"])
+def test_backbone_taps(name):
+    """`outputs=backbone`: the dilated ResNet-50's features, output stride 8."""
+    torch = pytest.importorskip("torch")
+    model = cnndsl.load(path(name), res=64, outputs=["backbone"]).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    assert list(out) == ["backbone"] and list(out["backbone"].shape) == [1, 2048, 8, 8]
 
 
 # The other sizes of each family: torchvision's `num_params` and `_ops` (GMACs, rounded to 3 decimals)
@@ -99,7 +119,8 @@ def test_stats_imports_no_torch():
 
 # the two ResNets run at 64x64 to save CI time (global pooling: the output shape does not depend on it);
 # test_forward_equals_torchvision_written_by_hand runs their blocks too
-FORWARD_SIZE = {"resnext50_32x4d": 64, "wide_resnet50_2": 64, "unet": 64}  # U-Net: 48 GMACs at 256
+FORWARD_SIZE = {"resnext50_32x4d": 64, "wide_resnet50_2": 64, "unet": 64,  # U-Net: 48 GMACs at 256
+                "fcn_resnet50": 64, "deeplabv3_resnet50": 64}
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -140,6 +161,8 @@ SMALL = {
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
     "shufflenet_v2_x1_0": {"res": 64, "width": 0.5, "classes": 10},
     "unet": {"res": 64, "base": 8, "classes": 3},
+    "fcn_resnet50": {"res": 64, "classes": 3},
+    "deeplabv3_resnet50": {"res": 64, "classes": 3},
 }
 
 
@@ -148,19 +171,19 @@ def _hand_written(name: str, torch):
     (forward passes as torchvision writes them: DenseNet keeps the list of all earlier features)."""
     nn, F = torch.nn, torch.nn.functional
 
-    class Bottleneck(nn.Module):  # resnet.py, with groups and base_width
-        def __init__(self, inplanes, planes, stride, groups, base_width):
+    class Bottleneck(nn.Module):  # resnet.py, with groups, base_width and dilation
+        def __init__(self, inplanes, planes, stride, groups, base_width, dilation=1, downsample=None):
             super().__init__()
             width = int(planes * (base_width / 64.0)) * groups
             self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
             self.bn1 = nn.BatchNorm2d(width)
-            self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+            self.conv2 = nn.Conv2d(width, width, 3, stride, dilation, dilation=dilation, groups=groups, bias=False)
             self.bn2 = nn.BatchNorm2d(width)
             self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=False)
             self.bn3 = nn.BatchNorm2d(planes * 4)
             self.relu = nn.ReLU()
-            self.downsample = None
-            if stride != 1 or inplanes != planes * 4:
+            self.downsample = downsample
+            if downsample is None and (stride != 1 or inplanes != planes * 4):
                 self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride, bias=False),
                                                 nn.BatchNorm2d(planes * 4))
 
@@ -390,7 +413,7 @@ def _hand_written(name: str, torch):
         x = x.view(b, groups, c // groups, h, w)
         return torch.transpose(x, 1, 2).contiguous().view(b, -1, h, w)
 
-    class InvertedResidual(nn.Module):
+    class ShuffleInvertedResidual(nn.Module):  # shufflenetv2.py's InvertedResidual (mnasnet.py has one too)
         def __init__(self, inp, oup, stride):
             super().__init__()
             self.stride = stride
@@ -421,7 +444,8 @@ def _hand_written(name: str, torch):
             self.conv1 = nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
             for name, repeats, out in zip(["stage2", "stage3", "stage4"], stages_repeats, stages_out_channels[1:]):
-                seq = [InvertedResidual(c, out, 2)] + [InvertedResidual(out, out, 1) for _ in range(repeats - 1)]
+                seq = [ShuffleInvertedResidual(c, out, 2)]
+                seq += [ShuffleInvertedResidual(out, out, 1) for _ in range(repeats - 1)]
                 setattr(self, name, nn.Sequential(*seq))
                 c = out
             out = stages_out_channels[-1]
@@ -433,7 +457,82 @@ def _hand_written(name: str, torch):
             x = self.conv5(self.stage4(self.stage3(self.stage2(x))))
             return self.fc(x.mean([2, 3]))
 
+    class DilatedResNet50(nn.Module):
+        """resnet50(replace_stride_with_dilation=[False, True, True]) as IntermediateLayerGetter keeps it
+        (no avgpool, no fc); `_make_layer` with `dilate`."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.inplanes, self.dilation = 64, 1
+            self.layer1 = self._make_layer(64, 3)
+            self.layer2 = self._make_layer(128, 4, stride=2)
+            self.layer3 = self._make_layer(256, 6, stride=2, dilate=True)
+            self.layer4 = self._make_layer(512, 3, stride=2, dilate=True)
+
+        def _make_layer(self, planes, blocks, stride=1, dilate=False):
+            previous_dilation = self.dilation
+            if dilate:
+                self.dilation *= stride
+                stride = 1
+            downsample = None
+            if stride != 1 or self.inplanes != planes * 4:
+                downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False),
+                                           nn.BatchNorm2d(planes * 4))
+            layers = [Bottleneck(self.inplanes, planes, stride, 1, 64, previous_dilation, downsample)]
+            self.inplanes = planes * 4
+            layers += [Bottleneck(self.inplanes, planes, 1, 1, 64, self.dilation) for _ in range(1, blocks)]
+            return nn.Sequential(*layers)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def conv_bn_relu(cin, cout, k, d=1):
+        return [nn.Conv2d(cin, cout, k, padding=d * (k // 2), dilation=d, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    class ASPPPooling(nn.Sequential):  # segmentation/deeplabv3.py
+        def __init__(self, in_channels, out_channels):
+            super().__init__(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(in_channels, out_channels, 1))
+
+        def forward(self, x):
+            size = x.shape[-2:]
+            for mod in self:
+                x = mod(x)
+            return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+    class ASPP(nn.Module):
+        def __init__(self, in_channels, atrous_rates, out_channels=256):
+            super().__init__()
+            modules = [nn.Sequential(*conv_bn_relu(in_channels, out_channels, 1))]
+            modules += [nn.Sequential(*conv_bn_relu(in_channels, out_channels, 3, r)) for r in atrous_rates]
+            modules.append(ASPPPooling(in_channels, out_channels))
+            self.convs = nn.ModuleList(modules)
+            self.project = nn.Sequential(*conv_bn_relu(len(self.convs) * out_channels, out_channels, 1), nn.Dropout(0.5))
+
+        def forward(self, x):
+            return self.project(torch.cat([conv(x) for conv in self.convs], dim=1))
+
+    class SegmentationModel(nn.Module):  # segmentation/_utils.py _SimpleSegmentationModel, the "out" map
+        def __init__(self, classifier):
+            super().__init__()
+            self.backbone, self.classifier = DilatedResNet50(), classifier
+
+        def forward(self, x):
+            input_shape = x.shape[-2:]
+            x = self.classifier(self.backbone(x))
+            return F.interpolate(x, size=input_shape, mode="bilinear", align_corners=False)
+
     s = SMALL[name]
+    if name == "fcn_resnet50":  # FCNHead(2048, classes)
+        return SegmentationModel(nn.Sequential(*conv_bn_relu(2048, 512, 3), nn.Dropout(0.1),
+                                               nn.Conv2d(512, s["classes"], 1)))
+    if name == "deeplabv3_resnet50":  # DeepLabHead(2048, classes)
+        return SegmentationModel(nn.Sequential(ASPP(2048, [12, 24, 36]), *conv_bn_relu(256, 256, 3),
+                                               nn.Conv2d(256, s["classes"], 1)))
     if name == "shufflenet_v2_x1_0":  # width 0.5: torchvision's shufflenet_v2_x0_5
         return ShuffleNetV2([4, 8, 4], [24, 48, 96, 192, 1024], s["classes"])
     if name == "unet":
@@ -463,7 +562,9 @@ def test_forward_equals_torchvision_written_by_hand(name):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), hand.eval()(x), atol=1e-5, rtol=1e-4)
-        model.train()(x)  # dropout draws differ; the running statistics must not
+        torch.manual_seed(2)  # the same dropout draws (DeepLabV3 has a batch norm after its dropout)
+        model.train()(x)  # the running statistics must agree
+        torch.manual_seed(2)
         hand.train()(x)
     for (k, a), b in zip(model.state_dict().items(), hand.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), k
