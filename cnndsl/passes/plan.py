@@ -2,8 +2,11 @@
 builds and `cnndsl.backends.torch_source` writes, so the two cannot disagree.
 
 Every leaf becomes the `Leaf` its class's `module(x, y)` returns; every module of the network a
-`ScopeSpec` holding its children by name and a plan of steps: `Call` (run a child) and `Step` (a
-combinator's step, found through its class's declarations: `branches()`, `step`, `form`, `head`).
+`ScopeSpec` holding its children by name and a plan of steps: `Call` (run a child), `Fetch` (a
+`from LABEL` branch continues from a saved tensor) and `Step` (a combinator's step, found through its
+class's declarations: `branches()`, `step`, `form`, `head`). A labeled tensor read further in
+(`from LABEL`, `upsample to LABEL`, as `cnndsl.passes.shapes` resolved it) is saved by the module that
+owns it (`keep`) and passed into every module in between as an extra forward input (`extra`).
 A combinator without a step of its own (a group, a repeat) splices its children's steps into the
 enclosing plan.
 
