@@ -16,7 +16,7 @@ Example:
     >>> import cnndsl
     >>> d = decode(cnndsl.parse("input 8x8x3; conv1: conv 3x3x4 same relu; res: residual < conv 3x3x4 same >"))
     >>> [op.name for op in d.root.plan], [(op.node.kind, op.paths) for op in d.root.children["res"].plan]
-    (['conv1', 'res'], [('residual', [[Call(name='0', flatten=False, save=False, emits_aux=False)]])])
+    (['conv1', 'res'], [('residual', [[Call(name='0', flatten=False, save=False, emits_aux=False, args=())]])])
 """
 
 from __future__ import annotations
