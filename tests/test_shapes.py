@@ -109,8 +109,8 @@ CASES = {
              (6, 6, 6), 178, 2_160),
     # `from` across modules: b's concat reads a from the top level; b: 3x3x4 s2 148 (macs 1,296), up, 1x1x2
     # on the 8 joined channels: 8*2+2 = 18 (macs 36*2*8 = 576); a 20 (576)
-    "from outer": ("input 6x6x4; a: conv 1x1x4; b: < conv 3x3x4 s2 same; upsample 2; concat < from a | identity >;"
-                   " conv 1x1x2 >", (6, 6, 2), 186, 2_448),
+    "from outer": (("input 6x6x4; a: conv 1x1x4; b: < conv 3x3x4 s2 same; upsample 2; concat < from a | identity >;"
+                    " conv 1x1x2 >"), (6, 6, 2), 186, 2_448),
 }
 
 

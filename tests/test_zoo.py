@@ -443,10 +443,10 @@ def _hand_written(name: str, torch):
             c = stages_out_channels[0]
             self.conv1 = nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            for name, repeats, out in zip(["stage2", "stage3", "stage4"], stages_repeats, stages_out_channels[1:]):
+            for stage, repeats, out in zip(["stage2", "stage3", "stage4"], stages_repeats, stages_out_channels[1:]):
                 seq = [ShuffleInvertedResidual(c, out, 2)]
                 seq += [ShuffleInvertedResidual(out, out, 1) for _ in range(repeats - 1)]
-                setattr(self, name, nn.Sequential(*seq))
+                setattr(self, stage, nn.Sequential(*seq))
                 c = out
             out = stages_out_channels[-1]
             self.conv5 = nn.Sequential(nn.Conv2d(c, out, 1, 1, 0, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True))

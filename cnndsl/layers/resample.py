@@ -20,7 +20,7 @@ from cnndsl.errors import CnnError
 from cnndsl.ir import Node, Opt, Shape, fmt_shape, need_map
 from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, whole_at
 from cnndsl.layers.conv import ConvBase
-from cnndsl.layers.modules import Leaf, call, fused, one, pair
+from cnndsl.layers.modules import Leaf, call, fused, one
 from cnndsl.source import Span
 
 MODES = ("nearest", "bilinear")
@@ -54,7 +54,7 @@ class Upsample(Node):
         if a.flag("align_corners") and mode != "bilinear":
             raise CnnError("'align_corners' is an option of bilinear upsampling", a.flags["align_corners"].span,
                            "add 'bilinear'")
-        out = dict(to=to, mode=mode, align_corners=a.flag("align_corners"))
+        out = {"to": to, "mode": mode, "align_corners": a.flag("align_corners")}
         if to is None:
             nums, where = a.required((1,), "a factor or `to`", "2 bilinear")
             out["factor"] = whole_at(nums[0], "upsampling factor", where)
@@ -151,19 +151,9 @@ class ConvTranspose(ConvBase):
         return (-(-extent // self.stride[0]), Fraction(1, self.stride[0]))
 
     def module(self, x: Shape, y: Shape) -> Leaf:
-        kw: dict = {"kernel_size": pair(self.kernel)}
-        if self.stride != (1, 1):
-            kw["stride"] = pair(self.stride)
-        if self.padding != (0, 0):
-            kw["padding"] = pair(self.padding)
+        kw = self.torch_kwargs(x)
         if self.output_padding:
             kw["output_padding"] = self.output_padding
-        if self.groups != 1:
-            kw["groups"] = self.groups
-        if not self.bias:
-            kw["bias"] = False
-        if self.dilation != (1, 1):
-            kw["dilation"] = pair(self.dilation)
         return fused(self, ("conv", call("ConvTranspose2d", x[2], y[2], **kw)), y[2], False)
 
     def describe(self) -> str:
