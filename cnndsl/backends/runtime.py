@@ -54,13 +54,17 @@ class Resize(nn.Module):
     """Interpolation to the height and width of a second tensor, read when the network runs
     (torchvision FCN's `F.interpolate(x, size=input_shape, ...)`)."""
 
-    def __init__(self, mode: str = "nearest", align_corners: bool | None = None) -> None:
+    def __init__(
+        self, mode: str = "nearest", align_corners: bool | None = None
+    ) -> None:
         super().__init__()
         self.mode = mode
         self.align_corners = align_corners
 
     def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return nn.functional.interpolate(x, size=like.shape[-2:], mode=self.mode, align_corners=self.align_corners)
+        return nn.functional.interpolate(
+            x, size=like.shape[-2:], mode=self.mode, align_corners=self.align_corners
+        )
 
 
 _NAMESPACES = {"F": F, "torch": torch}
