@@ -21,7 +21,7 @@ import cnndsl
 from cnndsl.backends.graphviz import has_dot, to_svg
 from cnndsl.cli import main
 from cnndsl.layers.attention import SqueezeExcite
-from cnndsl.layers.blocks import Add, Aux, Concat, Container, Residual
+from cnndsl.layers.blocks import Aux, Container, MultiBranch, Residual
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = sorted((ROOT / "architectures").glob("*.cnn"))
@@ -264,10 +264,11 @@ def test_shipped_resnet152():
 
 def _expected(network) -> tuple[int, int]:
     """(nodes, edges) of the fully expanded drawing, counted from the IR alone: one node per leaf
-    layer, per residual / add / concat join, per aux head's output, plus input and output; one
-    edge into every node except the input, and one more into each join for each extra branch.
-    An opened `se` is four nodes (pool, fc, fc, the multiply) and five edges (the input into the
-    pool and into the multiply, three along the side branch)."""
+    layer (none for `from`), per residual / add / mul / concat / split join, per aux head's output, plus
+    input and output; one edge into every node except the input, one more into each join for each
+    extra branch, and one more into `upsample to LABEL` (from LABEL). An opened `se` is four nodes
+    (pool, fc, fc, the multiply) and five edges (the input into the pool and into the multiply,
+    three along the side branch)."""
     nodes = edges = 0
 
     def walk(seq):
@@ -276,14 +277,16 @@ def _expected(network) -> tuple[int, int]:
             if isinstance(n, SqueezeExcite):
                 nodes += 4
                 edges += 5
-            elif not isinstance(n, Container):
-                nodes += 1
-                edges += 1
+                continue
             if not isinstance(n, Container):
+                if n.kind == "from":  # no node: its branch starts at the labeled tensor
+                    continue
+                nodes += 1
+                edges += 1 + (n.ref() is not None)  # `upsample to LABEL` also gets an edge from LABEL
                 continue
             for b in n.branches():
                 walk(b)
-            if isinstance(n, (Residual, Add, Concat)):
+            if isinstance(n, (Residual, MultiBranch)):
                 nodes += 1
                 edges += 2 if isinstance(n, Residual) else len(n.paths)
             if isinstance(n, Aux):
