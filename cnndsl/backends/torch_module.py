@@ -61,7 +61,7 @@ def _step(op) -> tuple:
         return ("f", op.label)
     if isinstance(op, Call):
         return ("p", op.name) if op.parameter else ("m", op.name, op.flatten, op.save, op.emits_aux, op.args)
-    return (op.node.step, plan_tuple(op.paths), op.act, op.inplace, getattr(op.node, "tap", None))
+    return (op.node.step, tuple(plan_tuple(p) for p in op.paths), op.act, op.inplace, getattr(op.node, "tap", None))
 
 
 def make_scope(spec: ScopeSpec, module=None):
