@@ -474,6 +474,9 @@ def test_lecture_words():
                   "global avg pool", "fc 1000"):
         assert words in dot, words
     assert "#9ec5fe" in dot  # the depthwise conv's own colour
+    # a transposed convolution enlarges: U-Net's "up-conv" and the factor, not a stride `/2`
+    dot = cnndsl.to_dot(cnndsl.parse("input 8x8x3; convtranspose 2x2x4 s2 bn relu"))
+    assert "2x2 up-conv, 4 x2<br/>" in dot and "BN, ReLU" in dot and "/2" not in dot
 
 
 def test_fold_bottleneck_at_depth_two():

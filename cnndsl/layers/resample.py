@@ -158,6 +158,12 @@ class ConvTranspose(ConvBase):
             kw["output_padding"] = self.output_padding
         return fused(self, ("conv", call("ConvTranspose2d", x[2], y[2], **kw)), y[2], False)
 
+    def words(self, x: Shape, y: Shape) -> list[str]:
+        """`2x2 up-conv, 512 x2`: U-Net's name for it, and the factor it enlarges by (not a stride `/2`)."""
+        up = f" x{self.stride[0]}" + (f"x{self.stride[1]}" if self.stride[1] != self.stride[0] else "")
+        return [f"{self.kernel[0]}x{self.kernel[1]} up-conv, {y[2]}" + (up if self.stride != (1, 1) else ""),
+                *self.tail_words()]
+
     def describe(self) -> str:
         g = f" g{self.groups}" if self.groups != 1 else ""
         op = f" output_padding={self.output_padding}" if self.output_padding else ""
