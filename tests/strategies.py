@@ -443,7 +443,7 @@ class _Gen:
             text, y = self.aux(x, taps)
             if taps and not label and draw(st.booleans()):
                 label = "_" if draw(st.booleans()) else ""
-        if label and label != "_" and taps is not None:
+        if label and label != "_" and taps is not None and kind != "aux":  # an aux head's output is training-only
             taps[label] = y
         return (f"{label}: {text}" if label else text), y
 

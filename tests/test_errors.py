@@ -62,6 +62,8 @@ CASES = [
     ("from-not-first", H + "add < relu; from x | relu >\n", 2, 13, "'from' starts a branch", None),
     ("from-in-sequence", H + "a: relu\nfrom a\n", 3, 1, "'from' starts a branch", None),
     ("from-in-split", H + "a: conv 1x1x4\nsplit < from a | relu >\n", 3, 9, "'from' starts a branch", None),
+    ("from-aux-head", H + "h: aux < gap; fc 2 >\nadd < from h | relu >\n", 3, 7, "'h' is an auxiliary head",
+     "the statement before the head"),
     ("from-labeled", H + "a: relu\nadd < b: from a | relu >\n", 3, 7, "'from' takes no label", None),
     ("split-odd", H + "split < relu | relu >\n", 2, 1, "2 equal chunks", "a multiple of 2"),
     ("upsample-zero", H + "upsample 0\n", 2, 10, "upsampling factor must be at least 1", None),

@@ -133,7 +133,10 @@ class Walk:
         label = node.ref()
         for level in range(len(self.taps) - 1, -1, -1):
             if label in self.taps[level]:
-                shape, *state, _ = self.taps[level][label]
+                shape, *state, owner = self.taps[level][label]
+                if owner.takes_branches and owner.head:
+                    raise CnnError(f"'{node.describe()}': '{label}' is an auxiliary head, whose output exists "
+                                   "only in training", node.span, "label the statement before the head")
                 return shape, len(self.taps) - 1 - level, tuple(state)
         if label == "input":
             return self.input, len(self.taps) - 1, (1, 1, False, 0)
