@@ -318,8 +318,8 @@ class _Gen:
             kinds = ["conv"] * 4 + ["dwconv", "bn", "act", "dropout", "identity", "lrn", "se", "layernorm", "fcc",
                                     "scale", "droppath", "shuffle"]
             if stride_ok:
-                kinds += ["maxpool", "avgpool"] * 2 + ["gap", "adaptive", "flatten", "pixelshuffle", "upsample",
-                                                       "convtranspose"]
+                kinds += ["maxpool", "avgpool"] * 2 + ["gap", "adaptive", "flatten", "pixelshuffle", "convtranspose"] \
+                    + ["upsample"] * 2  # twice: it applies only to small maps
             kind = draw(st.sampled_from(kinds))
         if kind == "conv":
             return self.conv(x, stride_ok)
@@ -463,13 +463,13 @@ class _Gen:
     def join(self, kind, x, depth, stride_ok, labels, taps=None):
         """A join of 2 or 3 branches; the first may start `from` an earlier label of this sequence."""
         text, y = self.branches(kind, x, depth, labels)
-        if taps:
-            name = self.draw(st.sampled_from(sorted(taps)))
-            t = taps[name]
-            if (t == y if kind != "concat" else len(t) == 3 and t[:2] == y[:2]) and self.draw(st.booleans()):
-                head, rest = text.split(" < ", 1)
-                extra = t[2] if kind == "concat" else 0
-                return f"{head} < from {name} | {rest}", (*y[:2], y[2] + extra)
+        fits = sorted(k for k, t in (taps or {}).items()  # earlier labels whose tensor the join can take
+                      if (t == y if kind != "concat" else len(t) == 3 and t[:2] == y[:2]))
+        if fits and self.draw(st.booleans()):
+            name = self.draw(st.sampled_from(fits))
+            head, rest = text.split(" < ", 1)
+            extra = taps[name][2] if kind == "concat" else 0
+            return f"{head} < from {name} | {rest}", (*y[:2], y[2] + extra)
         return text, y
 
     def branches(self, kind, x, depth, labels):
