@@ -550,6 +550,10 @@ def test_focus_examples(capsys):
     dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "mobilenet.cnn"), focus="1")
     labels = [s for _, _, s in _dot_edges(dot)]
     assert labels[0] == "112x112x64" and labels[-1] == "56x56x128" and "3x3 depthwise /2" in dot
+    # U-Net's up1 reads down3, outside the focused statement: a plain node of that name feeds the concat
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "unet.cnn"), focus="up1")
+    assert [(h[:6], s) for t, h, s in _dot_edges(dot) if t.startswith("tensor")] == [("concat", "32x32x512")]
+    assert re.search(r'^\s*tensor\d+ \[.*down3', dot, re.MULTILINE)
     assert main(["render", "googlenet", "--focus", "inception9z"]) == 2
     err = capsys.readouterr().err
     assert "--focus" in err and "inception3a" in err and "Traceback" not in err

@@ -217,11 +217,11 @@ class Walk:
             row["activations"] = own_act + sum(c["activations"] for c in counted)
         else:
             if node.ref() is not None:
-                shape, up, rj = self.resolve(node)
+                shape, up, state = self.resolve(node)
                 row["ref"] = (node.ref(), up)
                 if node.kind == "from":  # the branch continues from the labeled tensor
                     x = row["input"] = shape
-                    self.r, self.j, self.g, self.d = rj
+                    self.r, self.j, self.g, self.d = state
                 y = node.shape_to(x, shape)
             else:
                 y = node.shape(x)
