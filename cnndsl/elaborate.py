@@ -319,10 +319,13 @@ class Elaborator:
             raise CnnError('a titled group is display-only: it takes no label', label.span,
                            f'write `{label.text}: < ... >` for a module, or `"{s.title.text}" < ... >` for a title')
         inline = titled or label is not None and label.text == "_"
-        if name is None and not inline and not (isinstance(s, S.Repeat) and label is None):
+        unnamed = isinstance(s, S.Layer) and not getattr(REGISTRY.get(s.head.text), "named", True)
+        if unnamed and label is not None:
+            raise CnnError(f"'{s.head.text}' takes no label: it makes no module", label.span)
+        if name is None and not inline and not unnamed and not (isinstance(s, S.Repeat) and label is None):
             name = scope.take(label)
         if isinstance(s, S.Layer):
-            return self.layer(s, env, scope, name, call, inline)
+            return self.layer(s, env, scope, name or "", call, inline)
         if isinstance(s, S.Group):
             if len(s.branches) != 1:
                 raise CnnError(f"a group takes one branch, got {len(s.branches)}", s.span,

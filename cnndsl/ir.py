@@ -177,6 +177,7 @@ class Node(BaseModel):
     keywords: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = "other"  # conv, pool, norm, act, fc, combinator: for tables and colors
     takes_branches: ClassVar[bool] = False
+    named: ClassVar[bool] = True  # takes a module name (a label or a position); `from` does not
 
     kind: str
     name: str = ""
@@ -206,8 +207,22 @@ class Node(BaseModel):
         return 0
 
     def rf(self, x: Shape) -> tuple[int, int]:
-        """(kernel extent, stride) along H for the receptive-field arithmetic."""
+        """(kernel extent, stride) along H for the receptive-field arithmetic; an upsampling
+        layer's stride is a fraction (`Fraction(1, 2)`: it halves the jump)."""
         return (1, 1)
+
+    def ref(self) -> str | None:
+        """The label of an earlier tensor the node reads besides its input (`from LABEL`,
+        `upsample to LABEL`; `input` is the network's input), or None."""
+        return None
+
+    def shape_to(self, x: Shape, ref: Shape) -> Shape:
+        """The output shape of a node with a `ref()`, given that tensor's shape too."""
+        raise NotImplementedError  # pragma: no cover
+
+    def rf_to(self, x: Shape, y: Shape) -> tuple[int, Any]:
+        """`rf` of a node with a `ref()`, whose stride follows from its output shape `y`."""
+        return self.rf(x)
 
     def parts(self) -> int:
         """Tensors the node writes per forward (a fused `conv bn relu` writes three)."""

@@ -4,7 +4,7 @@
 from every construct: params and expressions, blocks with default arguments and calls,
 repeat (with an index `as i`, used in expressions and in label holes `blk{i + 4}`), labels
 (including `_`), groups, residual (identity, projection and `if_same`), add, concat, se,
-aux, every layer kind and option, comments (Korean included), and random separators and
+split, `from LABEL` branches, aux, every layer kind and option, comments (Korean included), and random separators and
 spacing. Shapes are not guaranteed to fit (fmt does not need them to).
 """
 
@@ -46,7 +46,7 @@ def number(draw, lo=1, hi=64, names=()):
 def layer(draw, names=()):
     kind = draw(st.sampled_from(["conv", "dwconv", "maxpool", "avgpool", "gap", "flatten", "fc", "dropout", "bn",
                                  "lrn", "act", "se", "identity", "adaptiveavgpool", "layernorm", "pixelshuffle",
-                                 "droppath", "scale"]))
+                                 "droppath", "scale", "upsample", "convtranspose", "shuffle"]))
     n = lambda lo=1, hi=64: draw(number(lo, hi, names))  # noqa: E731
     if kind == "conv":
         k = draw(st.sampled_from([1, 3, 5, 7]))
@@ -85,13 +85,21 @@ def layer(draw, names=()):
             + str(draw(st.sampled_from([2, 4, 16])))
     if kind == "adaptiveavgpool":
         return "adaptiveavgpool 4x4"
+    if kind == "upsample":
+        return "upsample " + draw(st.sampled_from(["2", "2 bilinear", "3 bilinear align_corners", "to input",
+                                                   "to input bilinear", f"to {draw(st.sampled_from(LABELS))}"]))
+    if kind == "convtranspose":
+        return f"convtranspose 2x2x{n()} s2" + draw(st.sampled_from(["", " nobias", " p1 output_padding=1 bn relu"]))
+    if kind == "shuffle":
+        return f"shuffle {n(1, 4)}"
     return kind
 
 
 @st.composite
 def statement(draw, depth=0, names=(), blocks=(), labels=None):
     labels = labels if labels is not None else set()
-    choices = ["layer"] * 6 + (["group", "residual", "concat", "add", "mul", "repeat", "aux"] if depth < 2 else [])
+    choices = ["layer"] * 6 + (["group", "residual", "concat", "add", "mul", "split", "repeat", "aux"]
+                               if depth < 2 else [])
     if blocks:
         choices += ["call"] * 2
     kind = draw(st.sampled_from(choices))
@@ -113,10 +121,13 @@ def statement(draw, depth=0, names=(), blocks=(), labels=None):
         if draw(st.booleans()):
             return f"{label}residual if_same < {body()} >"
         return f"{label}residual < {body()} | {body()} >"
-    if kind in ("concat", "add", "mul"):
+    if kind in ("concat", "add", "mul", "split"):
         if label == "" and draw(st.booleans()):
             label, shared[0] = "_: ", labels
-        return f"{label}{kind} < {body()} | {body()} >"
+        first = body()
+        if kind != "split" and draw(st.booleans()):  # a branch that starts at an earlier labeled tensor
+            first = f"from {draw(st.sampled_from(LABELS))}" + draw(st.sampled_from(["", f"; {first}"]))
+        return f"{label}{kind} < {first} | {body()} >"
     if kind == "repeat":  # copies share a namespace (unlabeled, the enclosing one): no labels inside
         index = INDEXES[depth] if draw(st.booleans()) else None  # one name per depth: none hides another
         inner_names = (*names, index) if index else names
@@ -206,6 +217,7 @@ class _Gen:
     draw: object
     params: dict = field(default_factory=dict)
     n_labels: int = 0
+    input: tuple = ()
 
     def label(self):
         self.n_labels += 1
@@ -304,9 +316,10 @@ class _Gen:
             kind = draw(st.sampled_from(["fc", "fc", "dropout", "bn", "act", "identity"]))
         else:
             kinds = ["conv"] * 4 + ["dwconv", "bn", "act", "dropout", "identity", "lrn", "se", "layernorm", "fcc",
-                                    "scale", "droppath"]
+                                    "scale", "droppath", "shuffle"]
             if stride_ok:
-                kinds += ["maxpool", "avgpool"] * 2 + ["gap", "adaptive", "flatten", "pixelshuffle"]
+                kinds += ["maxpool", "avgpool"] * 2 + ["gap", "adaptive", "flatten", "pixelshuffle", "convtranspose"] \
+                    + ["upsample"] * 2  # twice: it applies only to small maps
             kind = draw(st.sampled_from(kinds))
         if kind == "conv":
             return self.conv(x, stride_ok)
@@ -346,6 +359,22 @@ class _Gen:
             return act + (" slope=0.1" if act == "leakyrelu" and draw(st.booleans()) else ""), x
         if kind == "lrn":
             return draw(st.sampled_from(["lrn", "lrn size=3 alpha=0.0001 beta=0.75 k=1"])), x
+        if kind == "shuffle":
+            g = draw(st.sampled_from([g for g in (1, 2, 3) if x[2] % g == 0]))
+            return f"shuffle {g}", x
+        if kind == "upsample" and x[0] * x[1] <= 256:
+            if x[0] <= self.input[0] and x[1] <= self.input[1] and draw(st.booleans()):
+                return f"upsample to input{draw(st.sampled_from(['', ' bilinear']))}", (*self.input[:2], x[2])
+            f = draw(st.sampled_from([2, 3]))
+            mode = draw(st.sampled_from(["", " bilinear", " bilinear align_corners"]))
+            return f"upsample {f}{mode}", (x[0] * f, x[1] * f, x[2])
+        if kind == "convtranspose" and x[0] * x[1] <= 256:
+            ctext, cout = self.chans(1, 8)
+            k, p, op = draw(st.sampled_from([(2, 0, 0), (3, 1, 1), (3, 1, 0)]))
+            words = ["convtranspose", f"{k}x{k}x{ctext}", "s2"] + ([f"p{p}"] if p else []) + (
+                [f"output_padding={op}"] if op else [])
+            size = [(n - 1) * 2 - 2 * p + k + op for n in x[:2]]
+            return " ".join(self.fuse_tail(words)), (size[0], size[1], cout)
         if kind == "se":
             r = draw(st.sampled_from([r for r in (1, 2, 4) if x[2] // r >= 1]))
             if draw(st.integers(0, 5)) == 0:
@@ -376,6 +405,8 @@ class _Gen:
         kinds = ["leaf"] * 5
         if depth < 2 and not flat:
             kinds += ["residual", "add", "mul", "concat", "group", "repeat", "call"]
+            if x[2] % 2 == 0:
+                kinds.append("split")
         if depth < 2:
             kinds += ["aux"]
         kind = draw(st.sampled_from(kinds))
@@ -392,8 +423,16 @@ class _Gen:
         elif kind == "residual":
             text, y = self.residual(x, depth, stride_ok, labels)
         elif kind in ("add", "mul", "concat"):
-            text, y = self.join(kind, x, depth, stride_ok, labels)
+            text, y = self.join(kind, x, depth, stride_ok, labels, taps)
             if not label and draw(st.integers(0, 2)) == 0:
+                label = "_"
+        elif kind == "split":
+            half = (x[0], x[1], x[2] // 2)
+            body, y = self.seq(half, depth + 1, keep_hw=True, labels=labels)
+            if len(y) == 1 or y[:2] != x[:2]:
+                body, y = "conv 1x1x2", (x[0], x[1], 2)
+            text, y = f"split < identity | {body} >", (x[0], x[1], half[2] + y[2])
+            if not label and draw(st.booleans()):
                 label = "_"
         elif kind == "repeat":
             body, _ = self.seq(x, depth + 1, keep=True, labels=False)
@@ -404,7 +443,7 @@ class _Gen:
             text, y = self.aux(x, taps)
             if taps and not label and draw(st.booleans()):
                 label = "_" if draw(st.booleans()) else ""
-        if label and label != "_" and taps is not None:
+        if label and label != "_" and taps is not None and kind != "aux":  # an aux head's output is training-only
             taps[label] = y
         return (f"{label}: {text}" if label else text), y
 
@@ -421,7 +460,19 @@ class _Gen:
         short = f"conv 1x1x{ctext} s{s} nobias bn"
         return f"residual < {body} | {short} >{draw(st.sampled_from(['', ' relu']))}", (-(-h // s), -(-w // s), cout)
 
-    def join(self, kind, x, depth, stride_ok, labels):
+    def join(self, kind, x, depth, stride_ok, labels, taps=None):
+        """A join of 2 or 3 branches; the first may start `from` an earlier label of this sequence."""
+        text, y = self.branches(kind, x, depth, labels)
+        fits = sorted(k for k, t in (taps or {}).items()  # earlier labels whose tensor the join can take
+                      if (t == y if kind != "concat" else len(t) == 3 and t[:2] == y[:2]))
+        if fits and self.draw(st.booleans()):
+            name = self.draw(st.sampled_from(fits))
+            head, rest = text.split(" < ", 1)
+            extra = taps[name][2] if kind == "concat" else 0
+            return f"{head} < from {name} | {rest}", (*y[:2], y[2] + extra)
+        return text, y
+
+    def branches(self, kind, x, depth, labels):
         draw = self.draw
         h, w, c = x
         k = draw(st.integers(2, 3))
@@ -488,6 +539,7 @@ def valid_programs(draw, max_statements=6):
     else:
         lines.append(f"input {h}x{w}x{c}")
     x = (h, w, c)
+    g.input = x
     taps: dict = {}
     for _ in range(draw(st.integers(1, max_statements))):
         text, x = g.stmt(x, 0, taps=taps)

@@ -23,7 +23,7 @@ from cnndsl.ir import fmt_shape
 from cnndsl.layers import KINDS
 from cnndsl.layers.blocks import FORMS, MultiBranch
 from cnndsl.passes.diff import diff
-from cnndsl.passes.plan import Call, ScopeSpec, Step, decode, walk
+from cnndsl.passes.plan import Call, Fetch, ScopeSpec, Step, decode, walk
 
 RUNTIME = Path(__file__).resolve().parent.parent / "cnndsl" / "backends" / "runtime.py"
 
@@ -93,6 +93,8 @@ EXAMPLES = {
     "concat": "concat < conv 1x1x2 | conv 1x1x2 >",
     "aux": "aux < gap; fc 2 >", "repeat": "repeat 2 { relu }", "layernorm": "layernorm",
     "pixelshuffle": "pixelshuffle 2", "droppath": "droppath 0.1", "scale": "scale",
+    "split": "split < identity | conv 1x1x2 >", "from": "a: relu\n_: add < from a | identity >",
+    "upsample": "upsample 2 bilinear", "convtranspose": "convtranspose 2x2x4 s2", "shuffle": "shuffle 2",
 }
 
 
@@ -120,7 +122,9 @@ def test_every_kind_goes_through_every_torch_free_backend(kind):
     plan = decode(net)
     cls = KINDS[kind]
     top = plan.root.plan
-    if not cls.takes_branches:  # one child module, one call
+    if not cls.named:  # `from`: no module; the join's branch starts with a fetch of the saved tensor
+        assert any(isinstance(op, Fetch) for op in walk(top)) and plan.root.children["a"]
+    elif not cls.takes_branches:  # one child module, one call
         assert [type(op) for op in top] == [Call] and len(plan.root.children) == 1
     elif cls.step is None:  # spliced: its children's calls, in order, and no step
         assert all(isinstance(op, Call) for op in walk(top))

@@ -21,7 +21,7 @@ import cnndsl
 from cnndsl.backends.graphviz import has_dot, to_svg
 from cnndsl.cli import main
 from cnndsl.layers.attention import SqueezeExcite
-from cnndsl.layers.blocks import Add, Aux, Concat, Container, Residual
+from cnndsl.layers.blocks import Aux, Container, MultiBranch, Residual
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = sorted((ROOT / "architectures").glob("*.cnn"))
@@ -264,10 +264,11 @@ def test_shipped_resnet152():
 
 def _expected(network) -> tuple[int, int]:
     """(nodes, edges) of the fully expanded drawing, counted from the IR alone: one node per leaf
-    layer, per residual / add / concat join, per aux head's output, plus input and output; one
-    edge into every node except the input, and one more into each join for each extra branch.
-    An opened `se` is four nodes (pool, fc, fc, the multiply) and five edges (the input into the
-    pool and into the multiply, three along the side branch)."""
+    layer (none for `from`), per residual / add / mul / concat / split join, per aux head's output, plus
+    input and output; one edge into every node except the input, one more into each join for each
+    extra branch, and one more into `upsample to LABEL` (from LABEL). An opened `se` is four nodes
+    (pool, fc, fc, the multiply) and five edges (the input into the pool and into the multiply,
+    three along the side branch)."""
     nodes = edges = 0
 
     def walk(seq):
@@ -276,14 +277,16 @@ def _expected(network) -> tuple[int, int]:
             if isinstance(n, SqueezeExcite):
                 nodes += 4
                 edges += 5
-            elif not isinstance(n, Container):
-                nodes += 1
-                edges += 1
+                continue
             if not isinstance(n, Container):
+                if n.kind == "from":  # no node: its branch starts at the labeled tensor
+                    continue
+                nodes += 1
+                edges += 1 + (n.ref() is not None)  # `upsample to LABEL` also gets an edge from LABEL
                 continue
             for b in n.branches():
                 walk(b)
-            if isinstance(n, (Residual, Add, Concat)):
+            if isinstance(n, (Residual, MultiBranch)):
                 nodes += 1
                 edges += 2 if isinstance(n, Residual) else len(n.paths)
             if isinstance(n, Aux):
@@ -471,6 +474,9 @@ def test_lecture_words():
                   "global avg pool", "fc 1000"):
         assert words in dot, words
     assert "#9ec5fe" in dot  # the depthwise conv's own colour
+    # a transposed convolution enlarges: U-Net's "up-conv" and the factor, not a stride `/2`
+    dot = cnndsl.to_dot(cnndsl.parse("input 8x8x3; convtranspose 2x2x4 s2 bn relu"))
+    assert "2x2 up-conv, 4 x2<br/>" in dot and "BN, ReLU" in dot and "/2" not in dot
 
 
 def test_fold_bottleneck_at_depth_two():
@@ -544,6 +550,10 @@ def test_focus_examples(capsys):
     dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "mobilenet.cnn"), focus="1")
     labels = [s for _, _, s in _dot_edges(dot)]
     assert labels[0] == "112x112x64" and labels[-1] == "56x56x128" and "3x3 depthwise /2" in dot
+    # U-Net's up1 reads down3, outside the focused statement: a plain node of that name feeds the concat
+    dot = cnndsl.to_dot(cnndsl.parse_file(ROOT / "architectures" / "unet.cnn"), focus="up1")
+    assert [(h[:6], s) for t, h, s in _dot_edges(dot) if t.startswith("tensor")] == [("concat", "32x32x512")]
+    assert re.search(r'^\s*tensor\d+ \[.*down3', dot, re.MULTILINE)
     assert main(["render", "googlenet", "--focus", "inception9z"]) == 2
     err = capsys.readouterr().err
     assert "--focus" in err and "inception3a" in err and "Traceback" not in err

@@ -6,6 +6,8 @@ bias); MACs: out elements * in/g * kh * kw. The same cases are checked against t
 built by hand in test_shapes_torch.py.
 """
 
+from fractions import Fraction
+
 import pytest
 
 import cnndsl
@@ -103,6 +105,27 @@ CASES = {
     # main: 112 + (8*4*9+8 = 296, macs 16*8*36 = 4,608) + fc 8*2+2 = 18 (macs 16)
     "aux from": ("input 8x8x3; a: conv 3x3x4 same; conv 3x3x8 s2 same; aux from a < gap; fc 3 >; gap; fc 2",
                  (2,), 441, 6_912 + 4_608 + 16),
+    # (5 - 1)*2 - 2*1 + (3 - 1) + 1 + 1 = 10; params 8 * 6/2 * 9 + 6 = 222; macs 25*8 inputs * 6/2 * 9 = 5,400
+    "convtranspose": ("input 5x5x8; convtranspose 3x3x6 s2 p1 output_padding=1 g2", (10, 10, 6), 222, 5_400),
+    # U-Net's up-convolution: (4 - 1)*2 + 1 + 1 = 8; params 8*4*4 = 128; macs 4*4*8 * 4 * 4 = 2,048
+    "convtranspose unet": ("input 4x4x8; convtranspose 2x2x4 s2 nobias", (8, 8, 4), 128, 2_048),
+    "upsample": ("input 3x3x2; upsample 2 bilinear", (6, 6, 2), 0, 0),
+    "upsample nearest": ("input 3x5x2; upsample 3", (9, 15, 2), 0, 0),
+    # back to the input's 6x6 after a 3x3 map; conv 1x1x4: 2*4+4 = 12, macs 9*4*2 = 72
+    "upsample to input": ("input 6x6x2; maxpool 2; conv 1x1x4; upsample to input bilinear", (6, 6, 4), 12, 72),
+    # to the labeled 7x7 map (not a multiple of 3): conv 3x3x2 s2: (7-3)//2+1 = 3; 2*2*9+2 = 38, macs 9*2*18 = 324
+    "upsample to label": ("input 7x7x2; a: identity; conv 3x3x2 s2; upsample to a", (7, 7, 2), 38, 324),
+    "shuffle": ("input 4x4x6; shuffle 3", (4, 4, 6), 0, 0),
+    # chunks of 4: identity, conv 3x3x4: 4*4*9+4 = 148, macs 25*4*36 = 3,600; joined: 4 + 4 = 8
+    "split": ("input 5x5x8; split < identity | conv 3x3x4 same >", (5, 5, 8), 148, 3_600),
+    # a: 4*4+4 = 20 (macs 36*16 = 576); 3x3 s2: 148 (macs 9*4*36 = 1,296); the concat joins a (6x6x4) and
+    # conv 1x1x2 of the upsampled 6x6x4: 4*2+2 = 10 (macs 36*2*4 = 288): 6x6x6
+    "from": ("input 6x6x4; a: conv 1x1x4; conv 3x3x4 s2 same; upsample 2; concat < from a | conv 1x1x2 >",
+             (6, 6, 6), 178, 2_160),
+    # `from` across modules: b's concat reads a from the top level; b: 3x3x4 s2 148 (macs 1,296), up, 1x1x2
+    # on the 8 joined channels: 8*2+2 = 18 (macs 36*2*8 = 576); a 20 (576)
+    "from outer": (("input 6x6x4; a: conv 1x1x4; b: < conv 3x3x4 s2 same; upsample 2; concat < from a | identity >;"
+                    " conv 1x1x2 >"), (6, 6, 2), 186, 2_448),
 }
 
 
@@ -146,6 +169,16 @@ def test_aux_params_and_eval_macs():
     ("input 8x8x4; pixelshuffle 2; conv 3x3x1", 2, 0.5),
     # fc over channels sees one position (unlike fc on a flattened map)
     ("input 8x8x4; conv 3x3x4; fc 8 channels", 3, 1),
+    # upsampling by 2 halves the jump: 3 (jump 2), then jump 1, then 3 + 2*1 = 5
+    ("input 32x32x3; conv 3x3x4 s2; upsample 2; conv 3x3x4", 5, 1),
+    # at the input's resolution the jump becomes a half: a 3x3 conv then sees 1 + 2 * 1/2 = 2 input pixels
+    ("input 8x8x3; upsample 2; conv 3x3x4", 2, Fraction(1, 2)),
+    # a transposed 2x2 s2 conv: each output sees ceil(2/2) = 1 input pixel; the jump 2 becomes 1
+    ("input 8x8x3; conv 3x3x4 s2 p1; convtranspose 2x2x4 s2", 3, 1),
+    # to a 6x6 input from 3x3 at jump 2 (after maxpool 2: rf 2): jump 2 * 3/6 = 1
+    ("input 6x6x3; maxpool 2; upsample to input", 2, 1),
+    # `from a` branch: (3, 1); the other branch continues from (7, 1) (5x5 s2 then upsample); the join keeps 7
+    ("input 16x16x3; a: conv 3x3x4 same; conv 5x5x4 s2 p2; upsample 2; add < from a | conv 1x1x4 >", 7, 1),
 ])
 def test_receptive_field(src, rf, jump):
     a = analyze(cnndsl.parse(src))

@@ -101,6 +101,44 @@ class WithAux(nn.Module):
         return x
 
 
+class Split(nn.Module):
+    def __init__(self, *paths):
+        super().__init__()
+        self.paths = nn.ModuleList(paths)
+
+    def forward(self, x):
+        return torch.cat([p(c) for p, c in zip(self.paths, x.chunk(len(self.paths), 1))], dim=1)
+
+
+class ToSize(nn.Module):
+    """`body`, then interpolated to the size of the input (or of `body[:tap + 1]`'s output)."""
+
+    def __init__(self, body, mode="nearest", tap=None):
+        super().__init__()
+        self.body, self.mode, self.tap = body, mode, tap
+
+    def forward(self, x):
+        like = x
+        for i, m in enumerate(self.body):
+            x = m(x)
+            if i == self.tap:
+                like = x
+        corners = False if self.mode == "bilinear" else None
+        return nn.functional.interpolate(x, size=like.shape[-2:], mode=self.mode, align_corners=corners)
+
+
+class FromA(nn.Module):
+    """a, then `rest`; the result joined on channels with `a`'s output, then `head`."""
+
+    def __init__(self, a, rest, branch, head):
+        super().__init__()
+        self.a, self.rest, self.branch, self.head = a, rest, branch, head
+
+    def forward(self, x):
+        a = self.a(x)
+        return self.head(torch.cat([a, self.branch(self.rest(a))], dim=1))
+
+
 S = nn.Sequential
 gap_flat = lambda: S(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # noqa: E731
 
@@ -152,6 +190,18 @@ TORCH = {
     "block call": lambda: S(nn.Conv2d(2, 4, 1), nn.Conv2d(4, 6, 1)),
     "aux": lambda: WithAux(S(nn.Conv2d(3, 4, 3, padding=1), gap_flat(), nn.Linear(4, 2)),
                            S(gap_flat(), nn.Linear(4, 3)), tap=0),
+    "convtranspose": lambda: nn.ConvTranspose2d(8, 6, 3, 2, 1, output_padding=1, groups=2),
+    "convtranspose unet": lambda: nn.ConvTranspose2d(8, 4, 2, 2, bias=False),
+    "upsample": lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+    "upsample nearest": lambda: nn.Upsample(scale_factor=3),
+    "upsample to input": lambda: ToSize(S(nn.MaxPool2d(2), nn.Conv2d(2, 4, 1)), "bilinear"),
+    "upsample to label": lambda: ToSize(S(nn.Identity(), nn.Conv2d(2, 2, 3, 2)), tap=0),
+    "shuffle": lambda: nn.ChannelShuffle(3),
+    "split": lambda: Split(nn.Identity(), nn.Conv2d(4, 4, 3, padding=1)),
+    "from": lambda: FromA(nn.Conv2d(4, 4, 1), S(nn.Conv2d(4, 4, 3, 2, 1), nn.Upsample(scale_factor=2)),
+                          nn.Conv2d(4, 2, 1), nn.Identity()),
+    "from outer": lambda: FromA(nn.Conv2d(4, 4, 1), S(nn.Conv2d(4, 4, 3, 2, 1), nn.Upsample(scale_factor=2)),
+                                nn.Identity(), nn.Conv2d(8, 2, 1)),
     "aux from": lambda: WithAux(S(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 8, 3, 2, 1), gap_flat(),
                                   nn.Linear(8, 2)), S(gap_flat(), nn.Linear(4, 3)), tap=0),
 }

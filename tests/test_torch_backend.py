@@ -71,6 +71,19 @@ se squeeze=2 act=relu6
 layernorm
 gap; layernorm; flatten; fc 6
 """,
+    "dag": """input 16x16x4
+stem: conv 3x3x8 same bn relu
+down: < maxpool 2; conv 3x3x16 same relu >
+split < identity | conv 1x1x8 relu >
+shuffle 2
+up: < "up": convtranspose 2x2x8 s2; concat < from stem | identity >; conv 3x3x8 same >
+_: add < from down | maxpool 2; conv 1x1x16 >
+_: mul < from stem | upsample 2 bilinear align_corners; conv 1x1x8 sigmoid >
+maxpool 4
+upsample to input bilinear
+upsample 2
+convtranspose 3x3x4 s2 p1 output_padding=1 nobias bn relu
+""",
 }
 
 

@@ -230,3 +230,11 @@ def test_what_follows_a_join_folds_under_its_symbol():
     assert "ReLU, BN" in d.texts and "ReLU6" in d.texts
     assert d.texts.count("1x1 conv, 4") == 1 and "ReLU" not in d.texts
     assert len(d.arcs) == 1 and len(d.cls("branch")) == 2
+
+
+def test_from_branch_and_transposed_convolution():
+    # the skip is drawn as the labeled tensor (8x8x4), named; the up-convolution doubles 4x4 to 8x8
+    d = draw(cnndsl.parse("input 8x8x3; a: conv 3x3x4 p1; maxpool 2; "
+                          "concat < from a | convtranspose 2x2x4 s2 >; upsample to input bilinear"))
+    assert d.shapes() == ["8x8x3", "8x8x4", "4x4x4", "8x8x4", "8x8x4", "8x8x8", "8x8x8"]
+    assert "from a" in d.texts and "2x2 up-conv, 4 x2" in d.texts and "upsample to input bilinear" in d.texts

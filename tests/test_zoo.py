@@ -26,7 +26,14 @@ from cnndsl import cli
 
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
 ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
-       "convnext_tiny", "mobilenet_v3_large", "efficientnet_b0")
+       "convnext_tiny", "mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2_x1_0", "unet", "fcn_resnet50",
+       "deeplabv3_resnet50")
+SEGMENTATION = ("unet", "fcn_resnet50", "deeplabv3_resnet50")
+
+
+def chw(shape) -> list[int]:
+    """An output shape as the manifests write it: C x H x W for a map (segmentation), N when flat."""
+    return [shape[2], shape[0], shape[1]] if len(shape) == 3 else list(shape)
 
 
 @cache
@@ -44,9 +51,28 @@ def test_figures_equal_manifest(name):
     net = cnndsl.parse_file(path(name))
     s = cnndsl.stats(net)
     assert list(net.input) == ref["input"]
-    assert list(s.output) == ref["output"]
+    assert chw(s.output) == ref["output"]
     assert (s.params, s.macs) == (ref["params"], ref["macs"])
     assert net.params["classes"] == ref["output"][0]
+
+
+@pytest.mark.parametrize("name", SEGMENTATION)
+def test_segmentation_output_follows_the_runtime_input(name):
+    """The maps come back at the size of the image given, not the one on the `input` line."""
+    torch = pytest.importorskip("torch")
+    model = cnndsl.load(path(name), res=64, classes=3).eval()
+    with torch.no_grad():
+        assert list(model(torch.randn(1, 3, 96, 80)).shape) == [1, 3, 96, 80]
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_resnet50"])
+def test_backbone_taps(name):
+    """`outputs=backbone`: the dilated ResNet-50's features, output stride 8."""
+    torch = pytest.importorskip("torch")
+    model = cnndsl.load(path(name), res=64, outputs=["backbone"]).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    assert list(out) == ["backbone"] and list(out["backbone"].shape) == [1, 2048, 8, 8]
 
 
 # The other sizes of each family: torchvision's `num_params` and `_ops` (GMACs, rounded to 3 decimals)
@@ -69,6 +95,9 @@ SIBLINGS = [
     ("efficientnet_b0", {"width": 1.6, "depth": 2.2, "res": 456}, 30_389_784, 10.266),  # efficientnet_b5
     ("convnext_tiny", {"c1": 128, "c2": 256, "c3": 512, "c4": 1024, "d3": 27, "sd": 0.5}, 88_591_464, 15.355),  # base
     ("convnext_tiny", {"c1": 192, "c2": 384, "c3": 768, "c4": 1536, "d3": 27, "sd": 0.5}, 197_767_336, 34.361),  # large
+    ("shufflenet_v2_x1_0", {"width": 0.5}, 1_366_792, 0.04),  # shufflenet_v2_x0_5
+    ("shufflenet_v2_x1_0", {"width": 1.5}, 3_503_624, 0.296),  # shufflenet_v2_x1_5
+    ("shufflenet_v2_x1_0", {"width": 2.0}, 7_393_996, 0.583),  # shufflenet_v2_x2_0
 ]
 
 
@@ -100,7 +129,8 @@ def test_stats_imports_no_torch():
 
 # the two ResNets run at 64x64 to save CI time (global pooling: the output shape does not depend on it);
 # test_forward_equals_torchvision_written_by_hand runs their blocks too
-FORWARD_SIZE = {"resnext50_32x4d": 64, "wide_resnet50_2": 64}
+FORWARD_SIZE = {"resnext50_32x4d": 64, "wide_resnet50_2": 64, "unet": 64,  # U-Net: 48 GMACs at 256
+                "fcn_resnet50": 64, "deeplabv3_resnet50": 64}
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -114,7 +144,8 @@ def test_module_equals_manifest(name):
     h = w = FORWARD_SIZE.get(name, h)
     with torch.no_grad():
         y = model(torch.randn(1, c, h, w))
-    assert list(y.shape) == [1, *ref["output"]]
+    out = ref["output"] if len(ref["output"]) == 1 else [ref["output"][0], h, w]  # a map follows the input
+    assert list(y.shape) == [1, *out]
     assert torch.isfinite(y).all()
 
 
@@ -150,6 +181,10 @@ SMALL = {
     "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
     "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 16, "w2": 32, "w3": 48, "w4": 64, "group_width": 8,
                        "classes": 10},
+    "shufflenet_v2_x1_0": {"res": 64, "width": 0.5, "classes": 10},
+    "unet": {"res": 64, "base": 8, "classes": 3},
+    "fcn_resnet50": {"res": 64, "classes": 3},
+    "deeplabv3_resnet50": {"res": 64, "classes": 3},
 }
 
 
@@ -158,19 +193,19 @@ def _hand_written(name: str, torch):
     (forward passes as torchvision writes them: DenseNet keeps the list of all earlier features)."""
     nn, F = torch.nn, torch.nn.functional
 
-    class Bottleneck(nn.Module):  # resnet.py, with groups and base_width
-        def __init__(self, inplanes, planes, stride, groups, base_width):
+    class Bottleneck(nn.Module):  # resnet.py, with groups, base_width and dilation
+        def __init__(self, inplanes, planes, stride, groups, base_width, dilation=1, downsample=None):
             super().__init__()
             width = int(planes * (base_width / 64.0)) * groups
             self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
             self.bn1 = nn.BatchNorm2d(width)
-            self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+            self.conv2 = nn.Conv2d(width, width, 3, stride, dilation, dilation=dilation, groups=groups, bias=False)
             self.bn2 = nn.BatchNorm2d(width)
             self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=False)
             self.bn3 = nn.BatchNorm2d(planes * 4)
             self.relu = nn.ReLU()
-            self.downsample = None
-            if stride != 1 or inplanes != planes * 4:
+            self.downsample = downsample
+            if downsample is None and (stride != 1 or inplanes != planes * 4):
                 self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride, bias=False),
                                                 nn.BatchNorm2d(planes * 4))
 
@@ -538,6 +573,186 @@ def _hand_written(name: str, torch):
         def forward(self, x):
             return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
+    class DoubleConv(nn.Module):  # milesial/Pytorch-UNet unet/unet_parts.py
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.double_conv = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+                nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+        def forward(self, x):
+            return self.double_conv(x)
+
+    class Down(nn.Module):
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.maxpool_conv = nn.Sequential(nn.MaxPool2d(2), DoubleConv(in_channels, out_channels))
+
+        def forward(self, x):
+            return self.maxpool_conv(x)
+
+    class Up(nn.Module):  # bilinear=False
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2)
+            self.conv = DoubleConv(in_channels, out_channels)
+
+        def forward(self, x1, x2):
+            x1 = self.up(x1)
+            dy, dx = x2.size()[2] - x1.size()[2], x2.size()[3] - x1.size()[3]
+            x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+            return self.conv(torch.cat([x2, x1], dim=1))
+
+    class OutConv(nn.Module):
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    class UNet(nn.Module):  # unet/unet_model.py, bilinear=False, the widths scaled by `b` (64 there)
+        def __init__(self, n_channels, n_classes, b):
+            super().__init__()
+            self.inc = DoubleConv(n_channels, b)
+            self.down1, self.down2 = Down(b, 2 * b), Down(2 * b, 4 * b)
+            self.down3, self.down4 = Down(4 * b, 8 * b), Down(8 * b, 16 * b)
+            self.up1, self.up2 = Up(16 * b, 8 * b), Up(8 * b, 4 * b)
+            self.up3, self.up4 = Up(4 * b, 2 * b), Up(2 * b, b)
+            self.outc = OutConv(b, n_classes)
+
+        def forward(self, x):
+            x1 = self.inc(x)
+            x2 = self.down1(x1)
+            x3 = self.down2(x2)
+            x4 = self.down3(x3)
+            x5 = self.down4(x4)
+            x = self.up1(x5, x4)
+            x = self.up2(x, x3)
+            x = self.up3(x, x2)
+            x = self.up4(x, x1)
+            return self.outc(x)
+
+    def channel_shuffle(x, groups):  # shufflenetv2.py
+        b, c, h, w = x.size()
+        x = x.view(b, groups, c // groups, h, w)
+        return torch.transpose(x, 1, 2).contiguous().view(b, -1, h, w)
+
+    class ShuffleInvertedResidual(nn.Module):  # shufflenetv2.py's InvertedResidual (mnasnet.py has one too)
+        def __init__(self, inp, oup, stride):
+            super().__init__()
+            self.stride = stride
+            f = oup // 2
+            if stride > 1:
+                self.branch1 = nn.Sequential(
+                    nn.Conv2d(inp, inp, 3, stride, 1, bias=False, groups=inp), nn.BatchNorm2d(inp),
+                    nn.Conv2d(inp, f, 1, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU(inplace=True))
+            else:
+                self.branch1 = nn.Sequential()
+            self.branch2 = nn.Sequential(
+                nn.Conv2d(inp if stride > 1 else f, f, 1, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU(inplace=True),
+                nn.Conv2d(f, f, 3, stride, 1, bias=False, groups=f), nn.BatchNorm2d(f),
+                nn.Conv2d(f, f, 1, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU(inplace=True))
+
+        def forward(self, x):
+            if self.stride == 1:
+                x1, x2 = x.chunk(2, dim=1)
+                out = torch.cat((x1, self.branch2(x2)), dim=1)
+            else:
+                out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+            return channel_shuffle(out, 2)
+
+    class ShuffleNetV2(nn.Module):
+        def __init__(self, stages_repeats, stages_out_channels, num_classes):
+            super().__init__()
+            c = stages_out_channels[0]
+            self.conv1 = nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            for stage, repeats, out in zip(["stage2", "stage3", "stage4"], stages_repeats, stages_out_channels[1:]):
+                seq = [ShuffleInvertedResidual(c, out, 2)]
+                seq += [ShuffleInvertedResidual(out, out, 1) for _ in range(repeats - 1)]
+                setattr(self, stage, nn.Sequential(*seq))
+                c = out
+            out = stages_out_channels[-1]
+            self.conv5 = nn.Sequential(nn.Conv2d(c, out, 1, 1, 0, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True))
+            self.fc = nn.Linear(out, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.conv1(x))
+            x = self.conv5(self.stage4(self.stage3(self.stage2(x))))
+            return self.fc(x.mean([2, 3]))
+
+    class DilatedResNet50(nn.Module):
+        """resnet50(replace_stride_with_dilation=[False, True, True]) as IntermediateLayerGetter keeps it
+        (no avgpool, no fc); `_make_layer` with `dilate`."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.inplanes, self.dilation = 64, 1
+            self.layer1 = self._make_layer(64, 3)
+            self.layer2 = self._make_layer(128, 4, stride=2)
+            self.layer3 = self._make_layer(256, 6, stride=2, dilate=True)
+            self.layer4 = self._make_layer(512, 3, stride=2, dilate=True)
+
+        def _make_layer(self, planes, blocks, stride=1, dilate=False):
+            previous_dilation = self.dilation
+            if dilate:
+                self.dilation *= stride
+                stride = 1
+            downsample = None
+            if stride != 1 or self.inplanes != planes * 4:
+                downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False),
+                                           nn.BatchNorm2d(planes * 4))
+            layers = [Bottleneck(self.inplanes, planes, stride, 1, 64, previous_dilation, downsample)]
+            self.inplanes = planes * 4
+            layers += [Bottleneck(self.inplanes, planes, 1, 1, 64, self.dilation) for _ in range(1, blocks)]
+            return nn.Sequential(*layers)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def conv_bn_relu(cin, cout, k, d=1):
+        return [nn.Conv2d(cin, cout, k, padding=d * (k // 2), dilation=d, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    class ASPPPooling(nn.Sequential):  # segmentation/deeplabv3.py
+        def __init__(self, in_channels, out_channels):
+            super().__init__(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(in_channels, out_channels, 1))
+
+        def forward(self, x):
+            size = x.shape[-2:]
+            for mod in self:
+                x = mod(x)
+            return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+    class ASPP(nn.Module):
+        def __init__(self, in_channels, atrous_rates, out_channels=256):
+            super().__init__()
+            modules = [nn.Sequential(*conv_bn_relu(in_channels, out_channels, 1))]
+            modules += [nn.Sequential(*conv_bn_relu(in_channels, out_channels, 3, r)) for r in atrous_rates]
+            modules.append(ASPPPooling(in_channels, out_channels))
+            self.convs = nn.ModuleList(modules)
+            self.project = nn.Sequential(*conv_bn_relu(len(self.convs) * out_channels, out_channels, 1), nn.Dropout(0.5))
+
+        def forward(self, x):
+            return self.project(torch.cat([conv(x) for conv in self.convs], dim=1))
+
+    class SegmentationModel(nn.Module):  # segmentation/_utils.py _SimpleSegmentationModel, the "out" map
+        def __init__(self, classifier):
+            super().__init__()
+            self.backbone, self.classifier = DilatedResNet50(), classifier
+
+        def forward(self, x):
+            input_shape = x.shape[-2:]
+            x = self.classifier(self.backbone(x))
+            return F.interpolate(x, size=input_shape, mode="bilinear", align_corners=False)
+
     s = SMALL[name]
     if name == "efficientnet_b0":
         return EfficientNet(s["width"], s["depth"], s["classes"])
@@ -547,6 +762,16 @@ def _hand_written(name: str, torch):
         return ConvNeXt([s[f"c{i}"] for i in range(1, 5)], [s[f"d{i}"] for i in range(1, 5)], 0.1, s["classes"])
     if name == "regnet_x_400mf":
         return RegNet([1, 2, s["d3"], s["d4"]], [s[f"w{i}"] for i in range(1, 5)], s["group_width"], s["classes"])
+    if name == "fcn_resnet50":  # FCNHead(2048, classes)
+        return SegmentationModel(nn.Sequential(*conv_bn_relu(2048, 512, 3), nn.Dropout(0.1),
+                                               nn.Conv2d(512, s["classes"], 1)))
+    if name == "deeplabv3_resnet50":  # DeepLabHead(2048, classes)
+        return SegmentationModel(nn.Sequential(ASPP(2048, [12, 24, 36]), *conv_bn_relu(256, 256, 3),
+                                               nn.Conv2d(256, s["classes"], 1)))
+    if name == "shufflenet_v2_x1_0":  # width 0.5: torchvision's shufflenet_v2_x0_5
+        return ShuffleNetV2([4, 8, 4], [24, 48, 96, 192, 1024], s["classes"])
+    if name == "unet":
+        return UNet(3, s["classes"], s["base"])
     if name == "resnext50_32x4d":
         return ResNet((3, 4, 6, 3), s["groups"], s["width_per_group"], s["classes"])
     if name == "wide_resnet50_2":
@@ -572,8 +797,8 @@ def test_forward_equals_torchvision_written_by_hand(name):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), hand.eval()(x), atol=1e-5, rtol=1e-4)
-        torch.manual_seed(2)  # the same seed: stochastic depth drops the same samples in both
-        model.train()(x)
+        torch.manual_seed(2)  # the same seed: stochastic depth drops the same samples, dropout draws alike
+        model.train()(x)  # the running statistics must agree (DeepLabV3 has a batch norm after its dropout)
         torch.manual_seed(2)
         hand.train()(x)
     for (k, a), b in zip(model.state_dict().items(), hand.state_dict().values()):

@@ -181,6 +181,7 @@ class Recorder:
         self.serial = 0
         self.host: str | None = None  # the last layer drawn, while a norm or activation may fold into it
         start = self.add("input", ["input"], "io", shape="plain")
+        self.taps[0]["input"] = [(start, tuple(network.input))]
         end = self.seq(body, [(start, x)], level)
         self.join(end, self.add("output", ["output"], "io", shape="plain"))
 
@@ -219,7 +220,13 @@ class Recorder:
     def node(self, n: Node, tails: list[Tail], level: int, times: int = 1) -> list[Tail]:
         row = self.rows[id(n)]
         collapsed = n.call is not None and not self.opts.expand and level >= self.opts.depth
-        if not n.takes_branches:
+        if n.ref() is not None:  # `from LABEL` continues from that tensor; `upsample to LABEL` reads its size
+            ref = self.tensor(n.ref(), row.output)
+            if n.kind == "from":
+                return ref
+            out = self.leaf(n, row, tails, times, level)
+            self.join(ref, out[0][0], "shortcut")
+        elif not n.takes_branches:
             out = self.leaf(n, row, tails, times, level)
         elif collapsed:
             out = self.block(n, row, tails, times)
@@ -238,6 +245,14 @@ class Recorder:
         if n.name:
             self.taps[-1][n.name] = out
         return out
+
+    def tensor(self, label: str, shape) -> list[Tail]:
+        """The drawn tensor `label` names (the innermost module's first); one outside a `--focus`ed
+        statement is drawn as a plain node of its name."""
+        found = next((t[label] for t in reversed(self.taps) if label in t), None)
+        if found is None:
+            found = self.taps[0][label] = [(self.add("tensor", [label], "io", shape="plain"), shape)]
+        return found
 
     def cluster_label(self, n: Node, times: int) -> str:
         """A box around an opened block call, a labeled or titled group or a repeated body; none otherwise."""

@@ -5,15 +5,20 @@ own) and a static `plan`, nested tuples that `forward` walks. The plan is fixed 
 built, so `torch.compile` and `torch.fx` unroll the walk into straight-line code. Each step is a
 tuple whose first element names its function in `STEPS`:
 
-    ("m", name, flatten, save, aux)      run the child `name` (after `torch.flatten(x, 1)` if
-                                         `flatten`); keep its output under `name` if `save`; the
-                                         child returns `(y, aux outputs)` in training mode if `aux`
+    ("m", name, flatten, save, aux, args)
+                                         run the child `name` (after `torch.flatten(x, 1)` if
+                                         `flatten`) on x and the saved tensors `args`; keep its
+                                         output under `name` if `save`; the child returns
+                                         `(y, aux outputs)` in training mode if `aux`
     ("p", name)                          multiply by the parameter `name` (a layer scale)
+    ("f", label)                         `from LABEL`: continue from the saved tensor `label`
     (step, paths, act, inplace, tap)     a combinator's step (`step` is its class's `step`):
       "residual"                         paths[0](x) + paths[1](x) (x if there is no paths[1]),
                                          in place if `inplace`
       "add" / "mul"                      the sum / the element-wise product of the paths
       "concat"                           the paths joined on channels
+      "split"                            x cut into len(paths) chunks of channels, path i run on
+                                         chunk i, the results joined on channels
       "aux"                              training mode only: run paths[0] on x (or on the saved
                                          output `tap`) and collect the result; passes x through
 
@@ -49,6 +54,23 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.fc2(self.act(self.fc1(s))))
 
 
+class Resize(nn.Module):
+    """Interpolation to the height and width of a second tensor, read when the network runs
+    (torchvision FCN's `F.interpolate(x, size=input_shape, ...)`)."""
+
+    def __init__(
+        self, mode: str = "nearest", align_corners: bool | None = None
+    ) -> None:
+        super().__init__()
+        self.mode = mode
+        self.align_corners = align_corners
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(
+            x, size=like.shape[-2:], mode=self.mode, align_corners=self.align_corners
+        )
+
+
 _NAMESPACES = {"F": F, "torch": torch}
 
 
@@ -67,10 +89,10 @@ def _seq(mod, ops, x, env, aux):
 
 
 def _call(mod, op, x, env, aux):
-    _, name, flatten, save, emits = op
+    _, name, flatten, save, emits, args = op
     if flatten:
         x = torch.flatten(x, 1)
-    y = getattr(mod, name)(x)
+    y = getattr(mod, name)(x, *[env[a] for a in args])
     if emits and mod.training:
         y, more = y
         aux.extend(more)
@@ -112,6 +134,16 @@ def _concat(mod, op, x, env, aux):
     return _act(torch.cat([_seq(mod, p, x, env, aux) for p in paths], 1), act)
 
 
+def _fetch(mod, op, x, env, aux):
+    return env[op[1]]
+
+
+def _split(mod, op, x, env, aux):
+    paths, act = op[1], op[2]
+    chunks = x.chunk(len(paths), 1)  # indexed, not iterated: torch.fx traces it
+    return _act(torch.cat([_seq(mod, p, chunks[i], env, aux) for i, p in enumerate(paths)], 1), act)
+
+
 def _aux(mod, op, x, env, aux):
     paths, tap = op[1], op[4]
     if mod.training:
@@ -119,8 +151,8 @@ def _aux(mod, op, x, env, aux):
     return x
 
 
-STEPS = {"m": _call, "p": _scale, "residual": _residual, "add": _elementwise(operator.add), "mul": _elementwise(operator.mul),
-         "concat": _concat, "aux": _aux}
+STEPS = {"m": _call, "p": _scale, "f": _fetch, "residual": _residual, "add": _elementwise(operator.add),
+         "mul": _elementwise(operator.mul), "concat": _concat, "split": _split, "aux": _aux}
 
 
 class Scope(nn.Module):
@@ -128,13 +160,14 @@ class Scope(nn.Module):
 
     Its own attributes start with `_`, which no label can (so `features` or `plan` stay free)."""
 
-    def __init__(self, plan: tuple, emits_aux: bool = False) -> None:
+    def __init__(self, plan: tuple, emits_aux: bool = False, extra: tuple[str, ...] = ()) -> None:
         super().__init__()
         self._plan = plan
         self._emits_aux = emits_aux
+        self._extra = extra  # labels of the outer tensors passed after x
 
-    def forward(self, x: torch.Tensor):
-        env: dict = {}
+    def forward(self, x: torch.Tensor, *extra: torch.Tensor):
+        env: dict = dict(zip(self._extra, extra))
         aux: list = []
         y = _seq(self, self._plan, x, env, aux)
         if self._emits_aux and self.training:
@@ -152,7 +185,7 @@ class Network(Scope):
         self._features = features
 
     def forward(self, x: torch.Tensor):
-        env: dict = {}
+        env: dict = {"input": x}  # `upsample to input`, `from input`
         aux: list = []
         y = _seq(self, self._plan, x, env, aux)
         if self._features:

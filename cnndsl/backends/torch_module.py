@@ -24,7 +24,7 @@ from typing import Any
 from cnndsl.backends.weights import load_matching, load_weights  # noqa: F401  (load_matching: public here too)
 from cnndsl.ir import Network
 from cnndsl.layers.modules import RUNTIME_CLASSES, Leaf, TorchCall
-from cnndsl.passes.plan import Call, Decoded, ScopeSpec, decode
+from cnndsl.passes.plan import Call, Decoded, Fetch, ScopeSpec, decode
 from cnndsl.passes.size import MAX_ACTIVATIONS, MAX_PARAMS, check_size
 
 
@@ -53,17 +53,21 @@ def make_leaf(leaf: Leaf):
 
 def plan_tuple(ops: list) -> tuple:
     """The runtime's tuple form of a plan (see `cnndsl.backends.runtime`)."""
-    return tuple((("p", op.name) if op.parameter else ("m", op.name, op.flatten, op.save, op.emits_aux))
-                 if isinstance(op, Call) else
-                 (op.node.step, tuple(plan_tuple(p) for p in op.paths), op.act, op.inplace,
-                  getattr(op.node, "tap", None))
-                 for op in ops)
+    return tuple(_step(op) for op in ops)
+
+
+def _step(op) -> tuple:
+    if isinstance(op, Fetch):
+        return ("f", op.label)
+    if isinstance(op, Call):
+        return ("p", op.name) if op.parameter else ("m", op.name, op.flatten, op.save, op.emits_aux, op.args)
+    return (op.node.step, tuple(plan_tuple(p) for p in op.paths), op.act, op.inplace, getattr(op.node, "tap", None))
 
 
 def make_scope(spec: ScopeSpec, module=None):
     from cnndsl.backends import runtime
 
-    module = module if module is not None else runtime.Scope(plan_tuple(spec.plan), spec.emits_aux)
+    module = module if module is not None else runtime.Scope(plan_tuple(spec.plan), spec.emits_aux, tuple(spec.extra))
     for name, child in spec.children.items():
         if isinstance(child, Leaf) and child.parameter is not None:
             module.register_parameter(name, make_leaf(child))

@@ -33,7 +33,7 @@ from cnndsl.backends.torch_module import camel
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, fmt_shape
 from cnndsl.layers.modules import RUNTIME_CLASSES, Leaf, TorchCall
-from cnndsl.passes.plan import Call, Decoded, ScopeSpec, Step, decode
+from cnndsl.passes.plan import Call, Decoded, Fetch, ScopeSpec, Step, decode
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # a module name: a label (quoted ones may hold '-') or a position
@@ -152,7 +152,9 @@ def slotify(v, slots: list):
 class Forward:
     """The statements of one `forward`, from a scope's plan."""
 
-    def __init__(self):
+    def __init__(self, extra: list[str] = ()):
+        # the outer tensors the module takes after x: `skip`, `skip2`, ... (U-Net's `up1(x, skip)`)
+        self.inputs = {label: "skip" if i == 0 else f"skip{i + 1}" for i, label in enumerate(extra)}
         self.lines: list[str] = []
         self.indent = 2
         self.depth = 0
@@ -161,6 +163,10 @@ class Forward:
 
     def emit(self, text: str) -> None:
         self.lines.append("    " * self.indent + text)
+
+    def var(self, label: str) -> str:
+        """The variable holding the labeled tensor: a forward input, or a saved output."""
+        return self.inputs.get(label) or saved(label)
 
     def ref(self, name: str) -> str:
         if IDENT.match(name) and not keyword.iskeyword(name):
@@ -173,7 +179,10 @@ class Forward:
     def seq(self, ops: list, src: str, dst: str) -> str:
         cur = src
         for op in ops:
-            cur = self.call(op, cur, dst) if isinstance(op, Call) else FORMS[op.node.form](self, op, cur, dst)
+            if isinstance(op, Fetch):  # `from LABEL`: the branch continues from a saved tensor
+                cur = self.var(op.label)
+            else:
+                cur = self.call(op, cur, dst) if isinstance(op, Call) else FORMS[op.node.form](self, op, cur, dst)
         return cur
 
     def call(self, op: Call, cur: str, dst: str) -> str:
@@ -181,6 +190,7 @@ class Forward:
             self.emit(f"{dst} = {cur} * {self.ref(op.name)}")
             return dst
         arg = f"torch.flatten({cur}, 1)" if op.flatten else cur
+        arg = ", ".join([arg, *(self.var(a) for a in op.args)])
         if op.emits_aux:
             self.aux = True
             self.emit("if self.training:")
@@ -218,8 +228,12 @@ class Forward:
         return dst
 
     def join_step(self, op: Step, cur: str, dst: str) -> str:
+        starts = [cur] * len(op.paths)
+        if op.node.chunks:  # `split`: each branch on its own chunk of the channels
+            starts = [f"c{i}{self.sfx()}" for i in range(len(op.paths))]
+            self.emit(f"{', '.join(starts)} = {cur}.chunk({len(starts)}, 1)")
         self.depth += 1
-        names = [self.seq(path, cur, f"b{i}{self.sfx()}") for i, path in enumerate(op.paths)]
+        names = [self.seq(path, start, f"b{i}{self.sfx()}") for i, (path, start) in enumerate(zip(op.paths, starts))]
         self.depth -= 1
         template, sep = op.node.code
         self.emit(f"{dst} = {template.format(sep.join(names))}")
@@ -316,7 +330,7 @@ class Emitter:
                 if spec.node is not None and spec.node.call is None and _plain(spec):
                     self.exprs[id(spec)] = _sequential(init)
                     continue
-                fwd = Forward()
+                fwd = Forward(spec.extra)
                 y = fwd.seq(spec.plan, "x", "x")
                 fam = self.family(spec)
                 skel = fam + "\n" + "\n".join(f"{n}={flat(slotify(e, []), lambda s: '#')}" for n, e in init)
@@ -476,7 +490,10 @@ class Emitter:
             else:
                 register = "self.register_parameter" if expr.func == "nn.Parameter" else "self.add_module"
                 lines += layout(E(register, [quote(name), expr]), 8, "", "", subst)
-        lines += ["", "    def forward(self, x: torch.Tensor):"]
+        extra = "".join(f", {v}: torch.Tensor" for v in first.forward.inputs.values())
+        lines += ["", f"    def forward(self, x: torch.Tensor{extra}):"]
+        if node is None and "input" in first.spec.keep:
+            lines.append(f"        {saved('input')} = x")
         if first.forward.aux:
             lines.append("        aux = []")
         lines += first.forward.lines
@@ -507,12 +524,13 @@ class Emitter:
 def _plain(spec: ScopeSpec) -> bool:
     """A straight run of all its children in order, nothing else: an `nn.Sequential`."""
     names = list(spec.children)
-    if spec.emits_aux or not names or len(spec.plan) != len(names):
+    if spec.emits_aux or spec.extra or not names or len(spec.plan) != len(names):
         return False
     positional = names == [str(i) for i in range(len(names))]
     if not positional and not all(IDENT.match(n) and not keyword.iskeyword(n) for n in names):
         return False
-    return all(isinstance(op, Call) and not (op.flatten or op.save or op.emits_aux or op.parameter) and op.name == n
+    return all(isinstance(op, Call) and not (op.flatten or op.save or op.emits_aux or op.parameter or op.args)
+               and op.name == n
                for op, n in zip(spec.plan, names))
 
 

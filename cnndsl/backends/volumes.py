@@ -70,6 +70,8 @@ def words(n: Node, x: Shape, y: Shape) -> str:
     stride = getattr(n, "stride", (1, 1))
     s = f" /{stride[0]}" if stride[0] > 1 else ""
     k = "x".join(map(str, getattr(n, "kernel", ())))
+    if n.kind == "convtranspose":
+        return n.words(x, y)[0]
     if n.family == "conv":
         depthwise = n.kind == "dwconv" or getattr(n, "groups", 1) == x[2] == y[2] > 1
         groups = getattr(n, "groups", 1)
@@ -580,6 +582,8 @@ class Builder:
 
     def leaf(self, n: Node, row) -> list[Element]:
         """A layer (a one-layer block call too, in the layer's words) draws its output; others fold."""
+        if n.kind == "from":  # a branch from an earlier tensor: drawn as that tensor, named
+            return [self.vol(row.output, "other", [n.describe()], n.kind)]
         if n.family in ("conv", "pool", "fc"):
             kernel = n.kernel if n.family == "conv" else None
             v = self.vol(row.output, n.family, [words(n, row.input, row.output)], n.kind, kernel)

@@ -1,7 +1,10 @@
 """Combinators: sequences `< a; b >`, residual connections (He et al. 2015, arXiv:1512.03385),
 element-wise sums `add` and products `mul` (the gates of squeeze-and-excitation and attention),
 parallel branches joined on channels `concat` (Szegedy et al. 2014, GoogLeNet's Inception module,
-arXiv:1409.4842), auxiliary classifiers `aux`, and `repeat`.
+arXiv:1409.4842), channel splits `split` (Ma et al. 2018, ShuffleNet V2, arXiv:1807.11164),
+auxiliary classifiers `aux`, `repeat`, and `from LABEL`, the start of a join's branch at an earlier
+labeled tensor (U-Net's skips, Ronneberger et al. 2015, arXiv:1505.04597; FPN's top-down paths):
+with it a network is any directed acyclic graph.
 
 A combinator is one class that declares what every stage needs:
 - its children, once, as data (`branch_fields`); `branches()` reads them;
@@ -12,6 +15,10 @@ A combinator is one class that declares what every stage needs:
   `join` runs its branches on one input and combines them (`step` names the runtime step,
   `code` how the emitted source combines the results, `symbol` how the diagram draws the join),
   `residual` adds a body to a shortcut, `aux` is an auxiliary head.
+
+A statement that reads an earlier labeled tensor besides its input (`from LABEL`, `upsample to
+LABEL`) says so in `ref()`; `cnndsl.passes.shapes` resolves the label in the enclosing sequences
+and the plan passes the tensor into every module in between as an extra forward input.
 
 A new combinator of an existing form is its class here, its runtime step in
 `cnndsl/backends/runtime.py` (a join), and its tests.
@@ -179,6 +186,8 @@ class MultiBranch(Container):
     symbol: ClassVar[tuple[str, str]]  # the diagram's join node: its label, its Graphviz shape
     min_branches = 2
     max_branches = 99
+    takes_from: ClassVar[bool] = True  # a branch may start with `from LABEL`
+    chunks: ClassVar[bool] = False  # each branch runs on its own chunk of the input's channels
     paths: tuple[Body, ...]
     act: ActName | None = None
 
@@ -244,6 +253,62 @@ class Concat(MultiBranch):
 
     def flops(self, x: Shape, y: Shape) -> int:
         return self.post_flops(y)
+
+
+class Split(MultiBranch):
+    """`split < a | b | ... >`: the input's channels cut into as many equal chunks as branches
+    (`x.chunk(n, 1)`), each branch run on its own chunk, the results joined on channels in order;
+    an `identity` branch passes its chunk as is (ShuffleNet V2's unit)."""
+
+    keywords = ("split",)
+    kind: Literal["split"] = "split"
+    step = "split"
+    takes_from = False
+    chunks = True
+    code = ("torch.cat([{}], 1)", ", ")
+    symbol = ("split", "box")
+
+    def infer(self, x: Shape, walk) -> Shape:
+        n = len(self.paths)
+        if len(x) != 3 or x[2] % n:
+            raise CnnError(f"'split' cuts the channels into {n} equal chunks, but its input is {fmt_shape(x)}",
+                           self.span, f"the channels must be a multiple of {n}")
+        part = (x[0], x[1], x[2] // n)
+        return Concat.infer(self, part, walk)
+
+    def flops(self, x: Shape, y: Shape) -> int:
+        return self.post_flops(y)
+
+
+class From(Node):
+    """`from LABEL`: a join's branch starts at the output of the statement labeled LABEL (an earlier
+    statement of an enclosing sequence, in this module or an outer one) or at the network's
+    `input`, instead of at the join's input. No module, no position, no figures."""
+
+    keywords = ("from",)
+    kind: Literal["from"] = "from"
+    family = "other"
+    named: ClassVar[bool] = False  # takes no module name and no position
+    label: str
+
+    @classmethod
+    def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
+        if len(opts) != 1 or opts[0].key is not None or opts[0].nums is not None:
+            raise CnnError("'from' takes one label", opts[0].span if opts else span,
+                           "like `concat < from down3 | convtranspose 2x2x512 s2 >`")
+        return {"label": opts[0].value}
+
+    def ref(self) -> str:
+        return self.label
+
+    def shape_to(self, x: Shape, ref: Shape) -> Shape:
+        return ref
+
+    def module(self, x: Shape, y: Shape) -> None:
+        return None  # reads a tensor: no module (the plan fetches it)
+
+    def describe(self) -> str:
+        return f"from {self.label}"
 
 
 class Aux(Container):

@@ -82,6 +82,10 @@ class ConvBase(Fused):
         return (self.dilation[0] * (self.kernel[0] - 1) + 1, self.stride[0])
 
     def module(self, x: Shape, y: Shape) -> Leaf:
+        return fused(self, ("conv", call("Conv2d", x[2], y[2], **self.torch_kwargs(x))), y[2], False)
+
+    def torch_kwargs(self, x: Shape) -> dict:
+        """The keyword arguments of the torch convolution, defaults left out."""
         kw: dict = {"kernel_size": pair(self.kernel)}
         if self.stride != (1, 1):
             kw["stride"] = pair(self.stride)
@@ -93,7 +97,7 @@ class ConvBase(Fused):
             kw["groups"] = self.group_count(x)
         if not self.bias:
             kw["bias"] = False
-        return fused(self, ("conv", call("Conv2d", x[2], y[2], **kw)), y[2], False)
+        return kw
 
     def style(self, x: Shape, y: Shape) -> str:
         return "depthwise" if self.group_count(x) == x[2] == y[2] > 1 else self.family

@@ -13,7 +13,7 @@ from typing import Any
 from cnndsl.layers.base import ACTIVATIONS
 
 # The classes of `cnndsl.backends.runtime` a leaf may name (the rest are `torch.nn` classes).
-RUNTIME_CLASSES = frozenset({"SqueezeExcite", "LayerNorm2d", "ChannelLinear", "StochasticDepth"})
+RUNTIME_CLASSES = frozenset({"SqueezeExcite", "LayerNorm2d", "ChannelLinear", "StochasticDepth", "Resize"})
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 builds and `cnndsl.backends.torch_source` writes, so the two cannot disagree.
 
 Every leaf becomes the `Leaf` its class's `module(x, y)` returns; every module of the network a
-`ScopeSpec` holding its children by name and a plan of steps: `Call` (run a child) and `Step` (a
-combinator's step, found through its class's declarations: `branches()`, `step`, `form`, `head`).
+`ScopeSpec` holding its children by name and a plan of steps: `Call` (run a child), `Fetch` (a
+`from LABEL` branch continues from a saved tensor) and `Step` (a combinator's step, found through its
+class's declarations: `branches()`, `step`, `form`, `head`). A labeled tensor read further in
+(`from LABEL`, `upsample to LABEL`, as `cnndsl.passes.shapes` resolved it) is saved by the module that
+owns it (`keep`) and passed into every module in between as an extra forward input (`extra`).
 A combinator without a step of its own (a group, a repeat) splices its children's steps into the
 enclosing plan.
 
@@ -13,7 +16,7 @@ Example:
     >>> import cnndsl
     >>> d = decode(cnndsl.parse("input 8x8x3; conv1: conv 3x3x4 same relu; res: residual < conv 3x3x4 same >"))
     >>> [op.name for op in d.root.plan], [(op.node.kind, op.paths) for op in d.root.children["res"].plan]
-    (['conv1', 'res'], [('residual', [[Call(name='0', flatten=False, save=False, emits_aux=False)]])])
+    (['conv1', 'res'], [('residual', [[Call(name='0', flatten=False, save=False, emits_aux=False, parameter=False, args=())]])])
 """
 
 from __future__ import annotations
@@ -38,6 +41,15 @@ class Call:
     save: bool = False  # keep the output for `aux from` / `outputs=`
     emits_aux: bool = False  # the child returns (y, aux outputs) in training mode
     parameter: bool = False  # the child is a bare parameter: multiply the input by it
+    args: tuple[str, ...] = ()  # saved tensors passed after the input (a module's extra inputs)
+    paths: ClassVar[tuple] = ()
+
+
+@dataclass
+class Fetch:
+    """`from LABEL`: continue from the saved tensor `label`."""
+
+    label: str
     paths: ClassVar[tuple] = ()
 
 
@@ -63,6 +75,8 @@ class ScopeSpec:
     children: dict[str, Leaf | ScopeSpec] = field(default_factory=dict)
     plan: list = field(default_factory=list)
     emits_aux: bool = False
+    extra: list[str] = field(default_factory=list)  # labels of outer tensors it takes after its input
+    keep: set[str] = field(default_factory=set)  # its children's labels read by modules inside it
 
 
 class Decoder:
@@ -71,6 +85,14 @@ class Decoder:
     def __init__(self, analysis: Analysis):
         self.rows = {id(r.node): r for r in analysis.rows}
         self.heads: list[Step] = []  # auxiliary heads, in the order their outputs are collected
+        self.stack: list[ScopeSpec] = []  # the modules around the node being decoded, outermost first
+
+    def read(self, label: str, up: int) -> None:
+        """A tensor `up` modules out: its owner keeps it, every module in between takes it as input."""
+        self.stack[-1 - up].keep.add(label)
+        for scope in self.stack[len(self.stack) - up:]:
+            if label not in scope.extra:
+                scope.extra.append(label)
 
     def seq(self, nodes, scope: ScopeSpec) -> list:
         out: list = []
@@ -80,21 +102,28 @@ class Decoder:
 
     def node(self, node: Node, scope: ScopeSpec) -> list:
         row = self.rows[id(node)]
+        if row.ref is not None:
+            self.read(*row.ref)
         if not node.takes_branches:
             leaf = node.module(row.input, row.output)
+            if leaf is None:  # `from LABEL`
+                return [Fetch(node.ref())]
             scope.children[node.name] = leaf
-            return [Call(node.name, flatten=leaf.flatten, parameter=leaf.parameter is not None)]
+            return [Call(node.name, flatten=leaf.flatten, parameter=leaf.parameter is not None,
+                         args=(node.ref(),) if node.ref() else ())]
         if not node.name:  # no module of its own: its steps join this scope
             return self.steps(node, scope)
         child = ScopeSpec(node.name, node, row.input, row.output)
+        self.stack.append(child)
         if node.head:  # the head's module holds its body; the step stays here (for `from`)
             child.plan = [op for b in node.branches() for op in self.seq(b, child)]
-            step = Step(node, [[Call(node.name)]])
+            step = Step(node, [[Call(node.name, args=tuple(child.extra))]])
             self.heads.append(step)
             steps: list = [step]
         else:
             child.plan = self.steps(node, child)
-            steps = [Call(node.name)]
+            steps = [Call(node.name, args=tuple(child.extra))]
+        self.stack.pop()
         finish(child)
         scope.children[node.name] = child
         for c in calls(steps):
@@ -133,7 +162,7 @@ def sequences(ops: list):
 def finish(scope: ScopeSpec, keep: tuple[str, ...] = ()) -> None:
     """Mark saved outputs, in-place activations and additions, and whether aux outputs leave the scope."""
     taps = {op.node.tap for op in walk(scope.plan) if isinstance(op, Step) and op.node.head and op.node.tap}
-    taps |= set(keep)
+    taps |= set(keep) | scope.keep
     for c in calls(scope.plan):
         c.save = c.name in taps
     scope.emits_aux = any((isinstance(op, Step) and op.node.head) or (isinstance(op, Call) and op.emits_aux)
@@ -187,6 +216,7 @@ def decode(network: Network, outputs: list[str] | tuple[str, ...] | None = None)
     analysis = analyze(network)
     d = Decoder(analysis)
     root = ScopeSpec("", None, tuple(network.input), analysis.output)
+    d.stack.append(root)
     root.plan = d.seq(network.body, root)
     features: tuple[str, ...] = ()
     if outputs is not None:

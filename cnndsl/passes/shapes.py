@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from cnndsl.errors import CnnError
+from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.ir import Network, Node, Shape
 from cnndsl.source import gc_paused
 
@@ -47,6 +47,7 @@ class Row:
     own_flops: int
     own_activations: int
     parent: int | None = None  # index in `Analysis.rows` of the enclosing node
+    ref: tuple[str, int] | None = None  # a tensor read besides the input: (label, modules up to its owner)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class _Frame:
     entry: tuple[int, int, bool, int]  # the walk's (r, j, global, weight layers) where the branches start
     parallel: bool
     index: int
+    node: Node
     ends: list = field(default_factory=list)
     kids: list = field(default_factory=list)
 
@@ -84,14 +86,21 @@ class Walk:
 
     Receptive fields follow Araujo et al. (Distill 2019): a layer of kernel extent k and stride s
     maps (r, j) to (r + (k - 1) * j, j * s); parallel branches start from the same (r, j) and the
-    join keeps the largest of each. A global pooling (a pool whose window covers the whole map down to
-    1x1) or anything flat (flatten, fc) makes the path global: every output sees the whole input, and
-    its rows carry no figure; so do a join's whose branches are global.
+    join keeps the largest of each. An upsampling layer's stride is a fraction: upsampling by f
+    divides the jump by f (kept exact, as a `Fraction`; rows show it as an int or a float, see
+    `exact`). A global pooling (a pool whose window covers the whole map down to 1x1) or anything
+    flat (flatten, fc) makes the path global: every output sees the whole input, and its rows carry
+    no figure; so do a join's whose branches are global.
 
     The depth papers quote (VGG-16, ResNet-50) counts the weight layers (conv, fc) one after another:
     a sequence adds them up, a join keeps its longest branch (so a projection shortcut, shorter than
     the body it runs beside, is not counted, and an Inception module counts 2), and an auxiliary
     head is left out.
+
+    Labels: `taps` holds, per module scope (the root, then each named combinator inside), the
+    labeled outputs seen so far, with the walk's state there; the labels of a parallel branch are
+    dropped when the branch ends (into `hidden`, for the error), so `from LABEL` reads only
+    enclosing sequences.
     """
 
     def __init__(self) -> None:
@@ -104,6 +113,9 @@ class Walk:
         self.d = 0  # weight layers (conv, fc) on the longest path so far
         self.aux = 0
         self.head_io: tuple = ()  # (input, output, r, j, g, d) of the last auxiliary head's body
+        self.input: Shape = ()
+        self.hidden: dict[str, Node] = {}  # labels inside a finished branch -> their node
+        self.network: Network | None = None
 
     def path(self, name: str) -> str:
         return ".".join([*self.prefix, name]) if name else ".".join(self.prefix)
@@ -112,22 +124,56 @@ class Walk:
         scope = self.taps[-2] if node.name else self.taps[-1]  # the sequence the tapping node sits in
         if label not in scope:
             raise CnnError(f"'aux from {label}': no earlier statement labeled '{label}' in this sequence", node.span)
-        shape, self.r, self.j, self.g, self.d = scope[label]
+        shape, self.r, self.j, self.g, self.d, _ = scope[label]
         return shape
+
+    def resolve(self, node: Node) -> tuple[Shape, int, tuple]:
+        """The shape of the tensor `node.ref()` names, how many modules up its owner is, and the
+        walk's state there (receptive field, jump, global, weight layers)."""
+        label = node.ref()
+        for level in range(len(self.taps) - 1, -1, -1):
+            if label in self.taps[level]:
+                shape, *state, owner = self.taps[level][label]
+                if owner.takes_branches and owner.head:
+                    raise CnnError(f"'{node.describe()}': '{label}' is an auxiliary head, whose output exists "
+                                   "only in training", node.span, "label the statement before the head")
+                return shape, len(self.taps) - 1 - level, tuple(state)
+        if label == "input":
+            return self.input, len(self.taps) - 1, (1, 1, False, 0)
+        seen = [k for t in self.taps for k in t if not k.isdigit()]
+        if label in self.hidden:
+            where = self.hidden[label].span
+            raise CnnError(f"'{node.describe()}': '{label}' is inside another branch (line {where.line})",
+                           node.span, "a branch reads only labels of the sequences around it")
+        later = _labels(self.network.body)
+        if label in later:
+            where = later[label].span
+            raise CnnError(f"'{node.describe()}': '{label}' comes later (line {where.line})", node.span,
+                           "a statement reads only earlier labels")
+        guess = did_you_mean(label, seen)
+        raise CnnError(f"'{node.describe()}': no earlier statement is labeled '{label}'", node.span,
+                       guess or (f"the labels here are: {', '.join(seen)}" if seen else "label the statement to read"))
 
     def seq(self, nodes, x: Shape, aux: bool = False) -> Shape:
         fr = self.frames[-1] if self.frames else None
-        if fr is not None and fr.parallel:
+        branch = fr is not None and fr.parallel
+        if branch:
             self.r, self.j, self.g, self.d = fr.entry
+            before = set(self.taps[-1])
         self.aux += aux
         x0 = x
-        for n in nodes:
+        for i, n in enumerate(nodes):
+            if n.kind == "from" and not (i == 0 and branch and getattr(fr.node, "takes_from", False)):
+                raise CnnError("'from' starts a branch of concat, add or mul", n.span,
+                               "like `concat < from down3 | convtranspose 2x2x512 s2 >`")
             x = self.node(n, x)
         self.aux -= aux
         if aux:
             self.head_io = (x0, x, self.r, self.j, self.g, self.d)
-        if fr is not None and fr.parallel:
+        if branch:
             fr.ends.append((self.r, self.j, self.g, self.d))
+            for k in set(self.taps[-1]) - before:
+                self.hidden[k] = self.taps[-1].pop(k)[-1]
         return x
 
     def node(self, node: Node, x: Shape) -> Shape:
@@ -143,7 +189,7 @@ class Walk:
             if scoped:
                 self.prefix.append(node.name)
                 self.taps.append({})
-            fr = _Frame(entry, node.parallel, index)
+            fr = _Frame(entry, node.parallel, index, node)
             self.frames.append(fr)
             y = node.infer(x, self)
             self.frames.pop()
@@ -170,13 +216,21 @@ class Walk:
             row["flops"] = row["own_flops"] + sum(c["flops"] for c in counted)
             row["activations"] = own_act + sum(c["activations"] for c in counted)
         else:
-            y = node.shape(x)
+            if node.ref() is not None:
+                shape, up, state = self.resolve(node)
+                row["ref"] = (node.ref(), up)
+                if node.kind == "from":  # the branch continues from the labeled tensor
+                    x = row["input"] = shape
+                    self.r, self.j, self.g, self.d = state
+                y = node.shape_to(x, shape)
+            else:
+                y = node.shape(x)
             p, m = node.params(x), node.macs(x, y)
             f = node.flops(x, y) + 2 * m
             act = math.prod(y) * node.parts()
             row.update(output=y, params=p, macs=m, flops=f, activations=act,
                        own_params=p, own_macs=m, own_flops=f, own_activations=act)
-            k, s = node.rf(x)
+            k, s = node.rf(x) if node.ref() is None else node.rf_to(x, y)
             if len(y) != 3 or (node.family == "pool" and y[:2] == (1, 1) and k >= x[0] > 1):
                 self.g = True  # flat, or a global pooling
             elif not self.g:
@@ -187,13 +241,24 @@ class Walk:
         r, j, g, _ = end or (self.r, self.j, self.g, self.d)
         row["rf"], row["jump"] = (None, None) if g else (exact(r), exact(j))
         if node.name:
-            self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d)
+            self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d, node)
         return y
 
 
 def exact(v: int | Fraction) -> int | float:
-    """A receptive field or jump as a plain number: upsampling (`pixelshuffle`) divides the jump."""
+    """A receptive field or jump as a plain number: upsampling divides the jump."""
     return int(v) if v == int(v) else float(v)
+
+
+def _labels(nodes) -> dict[str, Node]:
+    out: dict[str, Node] = {}
+    for n in nodes:
+        if n.name and not n.name.isdigit():
+            out.setdefault(n.name, n)
+        for b in n.branches():
+            for k, v in _labels(b).items():
+                out.setdefault(k, v)
+    return out
 
 
 def analyze(network: Network) -> Analysis:
@@ -203,6 +268,8 @@ def analyze(network: Network) -> Analysis:
         CnnError: a shape that cannot work, at the statement's position.
     """
     walk = Walk()
+    walk.input = tuple(network.input)
+    walk.network = network
     with gc_paused():
         try:
             y = walk.seq(network.body, tuple(network.input))
