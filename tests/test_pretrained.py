@@ -32,11 +32,6 @@ fc: fc 2
 # ------------------------------------------------------------------------------------ the shipped catalog
 
 
-# networks whose .cnn lands in a parallel branch: in the catalog already, not yet in architectures/
-# (remove a name here when its file arrives: the test then checks that file)
-PENDING = {"fcn_resnet50", "deeplabv3_resnet50", "shufflenet_v2_x1_0"}
-
-
 def test_catalog_names_shipped_networks_and_published_hashes():
     networks = json.loads((ARCHITECTURES / "weights.json").read_text())["networks"]
     # the networks whose state_dict keys equal torchvision's (tests/test_architectures.py checks the keys)
@@ -47,10 +42,7 @@ def test_catalog_names_shipped_networks_and_published_hashes():
                              "fcn_resnet50", "deeplabv3_resnet50"}
     for network, published in networks.items():
         path = ARCHITECTURES / f"{network}.cnn"
-        if network in PENDING:
-            assert not path.exists(), f"{network}.cnn has arrived: remove it from PENDING"
-        else:
-            assert re.search(rf"^network {network}\b", path.read_text(), re.MULTILINE), network
+        assert re.search(rf"^network {network}\b", path.read_text(), re.MULTILINE), network
         for name, e in published.items():
             assert pretrained.NAME.fullmatch(name), name
             assert re.fullmatch(r"torchvision:(IMAGENET1K_V[12]|COCO_WITH_VOC_LABELS_V1)", name), name
