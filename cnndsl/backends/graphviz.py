@@ -132,24 +132,34 @@ class Options:
     focus: str | None = None
 
     def check(self) -> Options:
-        if not isinstance(self.depth, int) or self.depth < 0:
-            raise CnnError(f"depth must be a whole number >= 0, got {self.depth!r}")
         if self.rankdir not in RANKDIRS:
             raise CnnError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {self.rankdir!r}")
-        if self.theme not in THEMES:
-            raise CnnError(f"unknown theme {self.theme!r}", hint=f"themes: {', '.join(THEMES)}")
-        if self.fit is not None:
-            parse_fit(self.fit)
-        return self
+        return check_common(self)
+
+
+def check_common(opts):
+    """The checks both drawing styles' options share: depth, theme, fit."""
+    if not isinstance(opts.depth, int) or opts.depth < 0:
+        raise CnnError(f"depth must be a whole number >= 0, got {opts.depth!r}")
+    if opts.theme not in THEMES:
+        raise CnnError(f"unknown theme {opts.theme!r}", hint=f"themes: {', '.join(THEMES)}")
+    if opts.fit is not None:
+        parse_fit(opts.fit)
+    return opts
+
+
+def checked_options(cls, what: str, **kwargs: Any):
+    """Checked options of dataclass `cls` from keyword arguments; an unknown name is a CnnError."""
+    known = cls.__dataclass_fields__
+    for key in kwargs:
+        if key not in known:
+            raise CnnError(f"unknown {what} option {key!r}", hint=f"options: {', '.join(known)}")
+    return cls(**kwargs).check()
 
 
 def options(**kwargs: Any) -> Options:
     """Checked `Options` from keyword arguments; an unknown name is a CnnError."""
-    known = Options.__dataclass_fields__
-    for key in kwargs:
-        if key not in known:
-            raise CnnError(f"unknown diagram option {key!r}", hint=f"options: {', '.join(known)}")
-    return Options(**kwargs).check()
+    return checked_options(Options, "diagram", **kwargs)
 
 
 def _count(n: int) -> str:

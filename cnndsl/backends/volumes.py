@@ -36,7 +36,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnndsl.backends.graphviz import FONT, THEMES, Theme, find_row, parse_fit
+from cnndsl.backends.graphviz import FONT, THEMES, Theme, check_common, checked_options, find_row, parse_fit
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape, fmt_shape
 
@@ -497,22 +497,12 @@ class Options:
     focus: str | None = None
 
     def check(self) -> Options:
-        if not isinstance(self.depth, int) or self.depth < 0:
-            raise CnnError(f"depth must be a whole number >= 0, got {self.depth!r}")
-        if self.theme not in THEMES:
-            raise CnnError(f"unknown theme {self.theme!r}", hint=f"themes: {', '.join(THEMES)}")
-        if self.fit is not None:
-            parse_fit(self.fit)
-        return self
+        return check_common(self)
 
 
 def options(**kwargs: Any) -> Options:
     """Checked `Options` from keyword arguments; an unknown name is a CnnError."""
-    known = Options.__dataclass_fields__
-    for key in kwargs:
-        if key not in known:
-            raise CnnError(f"unknown volumes option {key!r}", hint=f"options: {', '.join(known)}")
-    return Options(**kwargs).check()
+    return checked_options(Options, "volumes", **kwargs)
 
 
 class Builder:
