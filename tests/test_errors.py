@@ -21,6 +21,7 @@ CASES = [
      "values must stay below 9,007,199,254,740,992"),
     ("huge-key", H + "se r=" + "9" * 40 + "\n", 2, 4, "number too large", None),
     ("inf-literal", H + "dropout 1e999\n", 2, 9, "number too large (inf)", None),
+    ("huge-droppath", H + "droppath " + "9" * 40 + "\n", 2, 10, "number too large", None),
     ("power-op", "param a = 2 ** 3\ninput 8x8x3\n", 1, 14, "unexpected", None),
     ("stray-brace", H + "conv 3x3x64 }\n", 2, 13, "unexpected", "closes nothing"),
     ("unclosed-string", 'use "x.cnn\n' + H, 1, 5, "unexpected character", None),

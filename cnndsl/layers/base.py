@@ -132,6 +132,17 @@ class Args:
         return got
 
 
+def probability(a: Args, example: str) -> float | None:
+    """A statement's positional probability in [0, 1) (`dropout 0.5`, `droppath 0.1`), None if not given."""
+    got = a.positional((1,), "a probability", example)
+    if got is None:
+        return None
+    (p,), where = got
+    if not 0 <= bounded(p, where) < 1:
+        raise CnnError(f"{a.keyword} probability must be in [0, 1), got {p:g}", where)
+    return float(p)
+
+
 def whole_at(value, what: str, span: Span, minimum: int = 1) -> int:
     from cnndsl.ir import whole
 

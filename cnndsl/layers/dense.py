@@ -7,8 +7,8 @@ import math
 from typing import Literal
 
 from cnndsl.errors import CnnError
-from cnndsl.ir import Node, Opt, Shape, bounded, fmt_shape, need_map
-from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, Fused, whole_at
+from cnndsl.ir import Node, Opt, Shape, fmt_shape, need_map
+from cnndsl.layers.base import FUSE_FLAGS, FUSE_KEYS, Args, Fused, probability, whole_at
 from cnndsl.layers.modules import Leaf, call, fused, one
 from cnndsl.source import Span
 
@@ -106,14 +106,8 @@ class Dropout(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, dims=True)
-        got = a.positional((1,), "a probability", "0.5")
-        if got is None:
-            return {}
-        (p,), where = got
-        if not 0 <= bounded(p, where) < 1:
-            raise CnnError(f"dropout probability must be in [0, 1), got {p:g}", where)
-        return {"p": float(p)}
+        p = probability(Args(keyword, opts, span, dims=True), "0.5")
+        return {} if p is None else {"p": p}
 
     def describe(self) -> str:
         return f"dropout {self.p:g}"

@@ -9,7 +9,7 @@ from typing import Literal
 
 from cnndsl.errors import CnnError
 from cnndsl.ir import Node, Opt, Shape
-from cnndsl.layers.base import Args
+from cnndsl.layers.base import Args, probability
 from cnndsl.layers.modules import Leaf, call, one
 from cnndsl.source import Span
 
@@ -23,11 +23,10 @@ class DropPath(Node):
 
     @classmethod
     def decode(cls, keyword: str, opts: list[Opt], span: Span) -> dict:
-        a = Args(keyword, opts, span, dims=True)
-        (p,), where = a.required((1,), "a probability", "0.1")
-        if not 0 <= p < 1:
-            raise CnnError(f"droppath probability must be in [0, 1), got {p:g}", where)
-        return {"p": float(p)}
+        p = probability(Args(keyword, opts, span, dims=True), "0.1")
+        if p is None:
+            raise CnnError(f"'{keyword}' needs a probability", span, f"like `{keyword} 0.1`")
+        return {"p": p}
 
     def describe(self) -> str:
         return f"droppath {self.p:g}"
