@@ -14,8 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Union
+from typing import NamedTuple, Union
 
 from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.source import Span
@@ -27,40 +26,35 @@ MAX_DIGITS = 400  # longest number literal read (a float like 0.000...1 may need
 MAX_DEPTH = 100  # deepest expression tree (operators and calls nested): evaluation recurses
 
 
-@dataclass(frozen=True)
-class Num:
+class Num(NamedTuple):
     value: Number
     span: Span
 
 
-@dataclass(frozen=True)
-class Var:
+class Var(NamedTuple):
     name: str
     span: Span
 
 
-@dataclass(frozen=True)
-class BinOp:
+class BinOp(NamedTuple):
     op: str
     left: "Expr"
     right: "Expr"
     span: Span
-    depth: int = field(default=1, compare=False, repr=False)  # levels of the tree (bounded by MAX_DEPTH)
+    depth: int = 1  # levels of the tree (bounded by MAX_DEPTH)
 
 
-@dataclass(frozen=True)
-class Neg:
+class Neg(NamedTuple):
     operand: "Expr"
     span: Span
-    depth: int = field(default=1, compare=False, repr=False)
+    depth: int = 1
 
 
-@dataclass(frozen=True)
-class Func:
+class Func(NamedTuple):
     name: str
     args: tuple["Expr", ...]
     span: Span
-    depth: int = field(default=1, compare=False, repr=False)
+    depth: int = 1
 
 
 Expr = Union[Num, Var, BinOp, Neg, Func]

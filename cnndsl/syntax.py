@@ -6,16 +6,16 @@ keywords are plain words, looked up later by elaboration.
 
 from __future__ import annotations
 
-
 import functools
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from dataclasses import dataclass, field, replace
-from typing import Union
+from typing import NamedTuple, Union
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import BasicLexer, _create_unless
 from lark.parsers.lalr_parser import _Parser as LalrParser
 
 from cnndsl import expr as E
@@ -32,8 +32,7 @@ MAX_WORDS = 200_000  # words in one file
 # ---------------------------------------------------------------- AST
 
 
-@dataclass(frozen=True)
-class Word:
+class Word(NamedTuple):
     """A bare word such as `3x3x64`, `s{s}` or `relu`; `pieces` are its text and `{expr}` holes."""
 
     text: str
@@ -42,15 +41,13 @@ class Word:
     quoted: bool = False  # a quoted label, `"block1-0":`: any module name (docs/naming.md)
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(NamedTuple):
     key: Word | None
     value: Word
     span: Span
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(NamedTuple):
     label: Word | None
     head: Word
     args: tuple[Arg, ...]
@@ -59,24 +56,21 @@ class Layer:
     span: Span
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     label: Word | None
     branches: tuple[tuple["Stmt", ...], ...]
     span: Span
     title: Word | None = None  # `"Entry flow" < ... >`: display-only, no module of its own
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     label: Word | None
     name: Word
     args: tuple[tuple[str | None, E.Expr], ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Repeat:
+class Repeat(NamedTuple):
     """`repeat N { ... }`, or `repeat N as i { ... }` whose body sees `i` = 0 .. N - 1. N is an
     expression (`repeat n * 2`: `count` is a word of its canonical text) or a hole (`repeat {n}`)."""
 
@@ -90,34 +84,29 @@ class Repeat:
 Stmt = Union[Layer, Group, Call, Repeat]
 
 
-@dataclass(frozen=True)
-class NetworkDecl:
+class NetworkDecl(NamedTuple):
     name: str
     span: Span
     title: str | None = None
 
 
-@dataclass(frozen=True)
-class InputDecl:
+class InputDecl(NamedTuple):
     dims: Word
     span: Span
 
 
-@dataclass(frozen=True)
-class ParamDecl:
+class ParamDecl(NamedTuple):
     name: str
     value: E.Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class UseDecl:
+class UseDecl(NamedTuple):
     path: str
     span: Span
 
 
-@dataclass(frozen=True)
-class BlockDecl:
+class BlockDecl(NamedTuple):
     name: str
     formals: tuple[tuple[str, E.Expr | None], ...]
     body: tuple[Stmt, ...]
@@ -128,8 +117,7 @@ class BlockDecl:
 Item = Union[NetworkDecl, InputDecl, ParamDecl, UseDecl, BlockDecl, Layer, Group, Call, Repeat]
 
 
-@dataclass(frozen=True)
-class Comment:
+class Comment(NamedTuple):
     line: int
     col: int
     text: str
@@ -206,14 +194,19 @@ class _ToAst(Transformer):
             self.dl, self.dc = saved
 
     def _span(self, t: Token) -> Span:
+        return self._at(t.line, t.column, t.end_line, t.end_column)
+
+    def _at(self, line: int, col: int, end_line: int, end_col: int) -> Span:
         if self.dl or self.dc:
-            dc = self.dc if t.line == 1 else 0
-            return Span(self.file, t.line + self.dl, t.column + dc, t.end_line + self.dl, t.end_column + dc)
-        return Span(self.file, t.line, t.column, t.end_line, t.end_column)
+            dc = self.dc if line == 1 else 0
+            return Span(self.file, line + self.dl, col + dc, end_line + self.dl, end_col + dc)
+        return Span(self.file, line, col, end_line, end_col)
 
     def _word(self, tok: Token) -> Word:
-        span = self._span(tok)
-        text = str(tok)
+        return self._text(str(tok), self._span(tok))
+
+    def _text(self, text: str, span: Span) -> Word:
+        """A word of `text` at `span`: its `{expr}` holes parsed, positioned inside it."""
         if len(text) > MAX_WORD:  # later stages (numbers, did-you-mean) must never see megabyte words
             raise CnnError(f"word too long ({len(text):,} characters)", span, f"the limit is {MAX_WORD}")
         if "{" not in text:
@@ -234,25 +227,25 @@ class _ToAst(Transformer):
         text, line, col = str(tok), tok.line, tok.column
         out = []
         for m in _ARG.finditer(text):
-            first = self._word(Token("WORD", m.group(1), None, line, col + m.start(1), line, col + m.end(1)))
+            first = self._text(m.group(1), self._at(line, col + m.start(1), line, col + m.end(1)))
             if m.group(2) is None:
                 out.append(Arg(None, first, first.span))
             else:
-                value = self._word(Token("WORD", m.group(2), None, line, col + m.start(2), line, col + m.end(2)))
+                value = self._text(m.group(2), self._at(line, col + m.start(2), line, col + m.end(2)))
                 out.append(Arg(first, value, join(first.span, value.span)))
         return tuple(out)
 
     def _string(self, tok: Token) -> Word:
         """The text between a STRING's quotes as a word (its holes positioned inside the quotes)."""
         inner = Token("WORD", str(tok)[1:-1], None, tok.line, tok.column + 1, tok.end_line, tok.end_column - 1)
-        return replace(self._word(inner), span=self._span(tok), quoted=True)
+        return self._word(inner)._replace(span=self._span(tok), quoted=True)
 
     def _label(self, stmt, label: Token):
         if label.type == "STRING":  # `"block1-0":` the text between the quotes, positioned inside them
             lw = self._string(label)
         else:
             lw = self._word(label)
-        return type(stmt)(**{**stmt.__dict__, "label": lw, "span": join(lw.span, stmt.span)})
+        return stmt._replace(label=lw, span=join(lw.span, stmt.span))
 
     # ---- the grammar's rules
     def start(self, items):
@@ -262,7 +255,7 @@ class _ToAst(Transformer):
 
     def stmt(self, items):
         label, core = items
-        if isinstance(core, tuple):  # a bare `< ... >` group
+        if type(core) is tuple:  # a bare `< ... >` group (the AST's nodes are named tuples)
             core = Group(None, core[0], core[1])
         return core if label is None else self._label(core, label)
 
@@ -382,8 +375,39 @@ def _lark() -> Lark:
     at once must not both write the cache file). Its own tree-building callbacks are not used."""
     with _LARK_LOCK:
         grammar = data_path("grammars", "cnn.lark").read_text(encoding="utf-8")
-        return Lark(grammar, parser="lalr", lexer="contextual", start=["start", "expr"],
+        lark = Lark(grammar, parser="lalr", lexer="contextual", start=["start", "expr"],
                     maybe_placeholders=True, cache=_cache_file(grammar))
+        contextual = lark.parser.lexer
+        for state_lexer in {*contextual.lexers.values(), contextual.root_lexer}:
+            state_lexer.__class__ = _StateLexer
+        return lark
+
+
+class _Scanner:
+    """What Lark's scanner answers (the first of a lexer state's terminals, in Lark's order, that
+    matches here), from one compiled pattern per terminal shared by every state. Lark compiles one
+    alternation per parser state, about 40 for a typical program: most of a fresh process's first
+    parse. An alternation's first matching alternative is the first terminal that matches, so the
+    tokens are the same."""
+
+    def __init__(self, terminals, flags):
+        self.allowed_types = {t.name for t in terminals}
+        self.patterns = [(t.name, re.compile(t.pattern.to_regexp(), flags).match) for t in terminals]
+
+    def match(self, text, pos):
+        for name, match in self.patterns:
+            m = match(text.text, pos, text.end)
+            if m:
+                return m.group(0), name
+        return None
+
+
+class _StateLexer(BasicLexer):
+    """One parser state's lexer, scanning with `_Scanner` (the same tokens, no per-state regex)."""
+
+    def _build_scanner(self):
+        terminals, self.callback = _create_unless(self.terminals, self.g_regex_flags, self.re, self.use_bytes)
+        return _Scanner(terminals, self.g_regex_flags)
 
 
 # Token kinds as a user would call them, for syntax errors.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.ir import Network, Node, Shape
@@ -24,10 +25,10 @@ from cnndsl.source import gc_paused
 WEIGHTED = ("conv", "fc")  # the layer families papers count in a network's depth
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """Figures of one node. For a combinator, `params`/`macs`/`flops`/`activations` include its
-    children; `own_*` are the node's own share (e.g. the addition of a residual)."""
+    children; `own_*` are the node's own share (e.g. the addition of a residual). A named tuple:
+    a network has thousands of rows, made anew on every edit in the playground."""
 
     path: str  # dotted module name, as in state_dict keys; a node with no module repeats its parent's
     depth: int  # module nesting depth (a node with no module does not add a level)
@@ -216,9 +217,10 @@ class Walk:
             row["flops"] = row["own_flops"] + sum(c["flops"] for c in counted)
             row["activations"] = own_act + sum(c["activations"] for c in counted)
         else:
-            if node.ref() is not None:
+            ref = node.ref()
+            if ref is not None:
                 shape, up, state = self.resolve(node)
-                row["ref"] = (node.ref(), up)
+                row["ref"] = (ref, up)
                 if node.kind == "from":  # the branch continues from the labeled tensor
                     x = row["input"] = shape
                     self.r, self.j, self.g, self.d = state
@@ -230,7 +232,7 @@ class Walk:
             act = math.prod(y) * node.parts()
             row.update(output=y, params=p, macs=m, flops=f, activations=act,
                        own_params=p, own_macs=m, own_flops=f, own_activations=act)
-            k, s = node.rf(x) if node.ref() is None else node.rf_to(x, y)
+            k, s = node.rf(x) if ref is None else node.rf_to(x, y)
             if len(y) != 3 or (node.family == "pool" and y[:2] == (1, 1) and k >= x[0] > 1):
                 self.g = True  # flat, or a global pooling
             elif not self.g:
@@ -247,6 +249,8 @@ class Walk:
 
 def exact(v: int | Fraction) -> int | float:
     """A receptive field or jump as a plain number: upsampling divides the jump."""
+    if type(v) is int:
+        return v
     return int(v) if v == int(v) else float(v)
 
 
