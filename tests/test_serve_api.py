@@ -331,3 +331,24 @@ def test_serve_without_the_extra_or_with_a_missing_file_is_a_clean_error(monkeyp
     err = capsys.readouterr().err
     assert err.startswith("cnndsl: error: cnndsl serve needs Starlette and uvicorn") and \
         "pip install 'cnndsl[serve]'" in err and "Traceback" not in err
+
+
+def test_analysis_runs_off_the_event_loop(monkeypatch):
+    import asyncio
+
+    import cnndsl.server.app as app_module
+
+    seen = []
+
+    def recording(*args):
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:  # no loop in this thread: a worker thread
+            seen.append("worker")
+        return analyze(*args)
+
+    client = TestClient(create_app())
+    monkeypatch.setattr(app_module, "analyze", recording)
+    assert post(client, text=SMALL, diagram="none")["ok"]
+    assert seen == ["worker"]
