@@ -171,7 +171,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15, help="measured keystrokes per program and mode (default 15)")
     args = ap.parse_args()
     with Server() as server:
-        print(f"server: http://{server.host}:{server.port}/ (cnndsl serve, uvicorn, one process)")
+        print(f"server: http://{server.host}:{server.port}/ (cnndsl serve, uvicorn, one process); "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print("\nkeystroke -> answer (client wall time; server split: parse+stats / diagram / source)")
         print(f"{'program':<10} {'asks for':<8} {'median':>9} {'p90':>9}   {'stats':>8} {'diagram':>8} {'source':>8}  target")
         for name, mode, med, p90, parts in keystroke_latency(server, args.runs):
