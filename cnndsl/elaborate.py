@@ -146,8 +146,6 @@ class Elaborator:
         self.call_stack: list[str] = []
         self.texts = {program.file: program.text}  # of every file parsed for this program, for errors
         self.conditional = 0  # `residual if_same` nodes made: `elaborate` then resolves them by shape
-        self.decoded: dict[tuple, dict] = {}  # (id of a layer statement, its words' values) -> its fields
-        self.repeats = 0  # `repeat` bodies being expanded
 
     # ------------------------------------------------------------ entry
     def network(self) -> Network:
@@ -292,12 +290,9 @@ class Elaborator:
             return w.pieces[0]
         return "".join(p if isinstance(p, str) else format_number(evaluate(p, env)) for p in w.pieces)
 
-    def words(self, args, env) -> tuple[str, ...]:
-        return tuple([self.word(a.value, env) for a in args])
-
-    def opts(self, args, words) -> list[Opt]:
-        return [Opt(a.key.text if a.key else None, w, a.value.span if a.key is None else a.span)
-                for a, w in zip(args, words)]
+    def opts(self, args, env) -> list[Opt]:
+        return [Opt(a.key.text if a.key else None, self.word(a.value, env), a.value.span if a.key is None else a.span)
+                for a in args]
 
     def count(self, n: int, span: Span) -> None:
         self.nodes += n
@@ -351,14 +346,12 @@ class Elaborator:
                 raise CnnError(f"repeat count {n:,} is over the limit of {MAX_REPEAT:,}", s.count.span)
             inner = scope if (label is None or inline) else Scope()
             copies = []
-            self.repeats += 1
             for i in range(n):
                 before = self.nodes
                 local = env if s.index is None else {**env, s.index.text: i}
                 copies.append(tuple(self.stmts(s.body, local, inner)))
                 if i == 0 and (self.nodes - before) * n > MAX_NODES:  # refuse before expanding the rest
                     self.count((self.nodes - before) * n, s.span)
-            self.repeats -= 1
             node = checked(Repeat, span=s.span, count=n, copies=tuple(copies))
             if label is None or inline:
                 return node
@@ -373,14 +366,13 @@ class Elaborator:
             if kw in self.blocks:
                 hint = f"'{kw}' is a block: call it as {self.blocks[kw].signature()}"
             raise CnnError(f"unknown layer '{kw}'", s.head.span, hint)
-        words = self.words(s.args, env)
+        opts = self.opts(s.args, env)
         if s.branches is not None:
             if not cls.takes_branches:
                 raise CnnError(f"'{kw}' takes no < ... > group", s.span)
             inner = scope if inline else Scope()
             branches = [tuple(self.stmts(b, env, inner)) for b in s.branches]
-            fields = cls.decode_branches(kw, self.opts(s.args, words), branches,
-                                         self.opts(s.post, self.words(s.post, env)), s.span)
+            fields = cls.decode_branches(kw, opts, branches, self.opts(s.post, env), s.span)
             if fields.get("tap") is not None and fields["tap"] not in scope.names:
                 raise CnnError(f"'aux from {fields['tap']}': no earlier statement is labeled '{fields['tap']}'",
                                s.span, did_you_mean(fields["tap"], scope.names))
@@ -391,15 +383,7 @@ class Elaborator:
                                "like `residual < conv 3x3x64 same bn relu; conv 3x3x64 same bn >`")
             if inline:
                 raise CnnError("the label '_' (no module of its own) is for groups and combinators", s.label.span)
-            if self.call_stack or self.repeats:
-                # a statement in a block body or a repeat is met again and again with the same
-                # words: decoding is pure, so each (statement, words) is decoded once
-                key = (id(s), words)
-                fields = self.decoded.get(key)
-                if fields is None:
-                    fields = self.decoded[key] = cls.decode(kw, self.opts(s.args, words), s.span)
-            else:
-                fields = cls.decode(kw, self.opts(s.args, words), s.span)
+            fields = decoded(cls, kw, opts, s.span)
         self.count(1, s.span)
         self.conditional += bool(fields.get("if_same"))
         return checked(cls, name="" if inline else name, span=s.span, call=call, **fields)
@@ -461,6 +445,25 @@ class Elaborator:
             raise
         finally:
             self.call_stack.pop()
+
+
+_DECODED: dict[tuple, dict] = {}  # (keyword, its arguments' keys and values) -> the node's fields
+MAX_DECODED = 4096
+
+
+def decoded(cls: type[Node], kw: str, opts: list[Opt], span: Span) -> dict:
+    """`cls.decode(kw, opts, span)`, remembered: a statement is met again and again with the same
+    words (in a block body, a repeat, the next edit of the same program in the playground), and
+    decoding is a pure function of them (the fields hold no position: `span` is for errors, which
+    are not remembered). The fields are shared between nodes: never mutate them."""
+    key = (kw, *[(o.key, o.value) for o in opts])
+    fields = _DECODED.get(key)
+    if fields is None:
+        fields = cls.decode(kw, opts, span)
+        if len(_DECODED) >= MAX_DECODED:
+            _DECODED.clear()
+        _DECODED[key] = fields
+    return fields
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,7 +28,7 @@ def fmt_shape(shape: Shape) -> str:
 class Opt:
     """One evaluated statement argument: `value` is the word's text with `{expr}` holes filled."""
 
-    __slots__ = ("key", "value", "span", "nums")
+    __slots__ = ("key", "value", "span", "_nums")
 
     NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
     DIMS = re.compile(rf"^{NUM}(?:x{NUM})*$")
@@ -37,7 +37,16 @@ class Opt:
         self.key = key
         self.value = value
         self.span = span
-        self.nums = parse_dims(value) if key is None and self.DIMS.match(value) else None
+
+    @property
+    def nums(self) -> list[int | float] | None:
+        """The numbers of a positional `3x3x64` (`None` for anything else), read when first asked:
+        a remembered statement (`elaborate.decoded`) never asks."""
+        try:
+            return self._nums
+        except AttributeError:
+            self._nums = parse_dims(self.value) if self.key is None and self.DIMS.match(self.value) else None
+            return self._nums
 
     def __repr__(self) -> str:
         return f"Opt({self.key!r}, {self.value!r})"

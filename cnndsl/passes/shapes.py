@@ -181,67 +181,78 @@ class Walk:
         index = len(self.rows)
         parent = self.frames[-1] if self.frames else None
         (parent.kids if parent else self.top).append(index)
+        if not node.takes_branches:
+            return self.leaf(node, x, parent)
         row = {"path": self.path(node.name), "depth": len(self.prefix), "node": node, "input": x,
-               "aux": self.aux > 0 or (node.takes_branches and node.head), "parent": parent.index if parent else None}
+               "aux": self.aux > 0 or node.head, "parent": parent.index if parent else None}
         self.rows.append(row)
-        if node.takes_branches:
-            entry = (self.r, self.j, self.g, self.d)
-            scoped = bool(node.name)
-            if scoped:
-                self.prefix.append(node.name)
-                self.taps.append({})
-            fr = _Frame(entry, node.parallel, index, node)
-            self.frames.append(fr)
-            y = node.infer(x, self)
-            self.frames.pop()
-            if scoped:
-                self.prefix.pop()
-                self.taps.pop()
-            out, end = y, None  # what the row shows: a head's own input, output and receptive field
-            if node.head:  # the main path goes on as it was
-                row["input"], out, *end = self.head_io
-                self.r, self.j, self.g, self.d = entry
-            elif node.parallel:  # a join: the widest branch; a residual's identity shortcut is one
-                ends = fr.ends + ([entry] if len(node.branches()) == 1 else [])
-                self.r = max(e[0] for e in ends)
-                self.j = max(e[1] for e in ends)
-                self.g = all(e[2] for e in ends)
-                self.d = max(e[3] for e in ends)
-            # a join writes a tensor of its own (the sum, the product, the concatenation), then its activation
-            own_act = math.prod(y) * (1 + (node.act is not None)) if node.parallel else 0
-            row.update(output=out, own_params=0, own_macs=0, own_flops=node.flops(x, y), own_activations=own_act)
-            kids = [self.rows[i] for i in fr.kids]
-            counted = kids if row["aux"] else [c for c in kids if not c["aux"]]  # eval mode skips aux heads
-            row["params"] = sum(c["params"] for c in kids)
-            row["macs"] = sum(c["macs"] for c in counted)
-            row["flops"] = row["own_flops"] + sum(c["flops"] for c in counted)
-            row["activations"] = own_act + sum(c["activations"] for c in counted)
-        else:
-            ref = node.ref()
-            if ref is not None:
-                shape, up, state = self.resolve(node)
-                row["ref"] = (ref, up)
-                if node.kind == "from":  # the branch continues from the labeled tensor
-                    x = row["input"] = shape
-                    self.r, self.j, self.g, self.d = state
-                y = node.shape_to(x, shape)
-            else:
-                y = node.shape(x)
-            p, m = node.params(x), node.macs(x, y)
-            f = node.flops(x, y) + 2 * m
-            act = math.prod(y) * node.parts()
-            row.update(output=y, params=p, macs=m, flops=f, activations=act,
-                       own_params=p, own_macs=m, own_flops=f, own_activations=act)
-            k, s = node.rf(x) if ref is None else node.rf_to(x, y)
-            if len(y) != 3 or (node.family == "pool" and y[:2] == (1, 1) and k >= x[0] > 1):
-                self.g = True  # flat, or a global pooling
-            elif not self.g:
-                self.r += (k - 1) * self.j
-                self.j *= s
-            self.d += node.family in WEIGHTED
-            end = None
+        entry = (self.r, self.j, self.g, self.d)
+        scoped = bool(node.name)
+        if scoped:
+            self.prefix.append(node.name)
+            self.taps.append({})
+        fr = _Frame(entry, node.parallel, index, node)
+        self.frames.append(fr)
+        y = node.infer(x, self)
+        self.frames.pop()
+        if scoped:
+            self.prefix.pop()
+            self.taps.pop()
+        out, end = y, None  # what the row shows: a head's own input, output and receptive field
+        if node.head:  # the main path goes on as it was
+            row["input"], out, *end = self.head_io
+            self.r, self.j, self.g, self.d = entry
+        elif node.parallel:  # a join: the widest branch; a residual's identity shortcut is one
+            ends = fr.ends + ([entry] if len(node.branches()) == 1 else [])
+            self.r = max(e[0] for e in ends)
+            self.j = max(e[1] for e in ends)
+            self.g = all(e[2] for e in ends)
+            self.d = max(e[3] for e in ends)
+        # a join writes a tensor of its own (the sum, the product, the concatenation), then its activation
+        own_act = math.prod(y) * (1 + (node.act is not None)) if node.parallel else 0
+        row.update(output=out, own_params=0, own_macs=0, own_flops=node.flops(x, y), own_activations=own_act)
+        kids = [self.rows[i] for i in fr.kids]
+        counted = kids if row["aux"] else [c for c in kids if not c["aux"]]  # eval mode skips aux heads
+        row["params"] = sum(c["params"] for c in kids)
+        row["macs"] = sum(c["macs"] for c in counted)
+        row["flops"] = row["own_flops"] + sum(c["flops"] for c in counted)
+        row["activations"] = own_act + sum(c["activations"] for c in counted)
         r, j, g, _ = end or (self.r, self.j, self.g, self.d)
         row["rf"], row["jump"] = (None, None) if g else (exact(r), exact(j))
+        if node.name:
+            self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d, node)
+        return y
+
+    def leaf(self, node: Node, x: Shape, parent: _Frame | None) -> Shape:
+        """A layer's row (most rows are layers: one dict made at once)."""
+        ref = node.ref()
+        if ref is not None:
+            shape, up, state = self.resolve(node)
+            ref = (ref, up)
+            if node.kind == "from":  # the branch continues from the labeled tensor
+                x = shape
+                self.r, self.j, self.g, self.d = state
+            y = node.shape_to(x, shape)
+            k, s = node.rf_to(x, y)
+        else:
+            y = node.shape(x)
+            k, s = node.rf(x)
+        p, m = node.params(x), node.macs(x, y)
+        f = node.flops(x, y) + 2 * m
+        act = math.prod(y) * node.parts()
+        if len(y) != 3 or (node.family == "pool" and y[:2] == (1, 1) and k >= x[0] > 1):
+            self.g = True  # flat, or a global pooling
+        elif not self.g:
+            self.r += (k - 1) * self.j
+            self.j *= s
+        self.d += node.family in WEIGHTED
+        g = self.g
+        self.rows.append({
+            "path": self.path(node.name), "depth": len(self.prefix), "node": node, "input": x, "output": y,
+            "params": p, "macs": m, "flops": f, "activations": act,
+            "rf": None if g else exact(self.r), "jump": None if g else exact(self.j), "aux": self.aux > 0,
+            "own_params": p, "own_macs": m, "own_flops": f, "own_activations": act,
+            "parent": parent.index if parent else None, "ref": ref})
         if node.name:
             self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d, node)
         return y
