@@ -37,13 +37,9 @@ def parse(text: str, *, filename: str = "<string>", allow_outside: bool = False,
         CnnError: the program is not valid; `str(err)` is the positioned message. A bad
             override (no such param, not a number) names it, e.g. `alhpa=0.5: no param 'alhpa'`.
     """
-    from cnndsl.elaborate import elaborate
-    from cnndsl.source import gc_paused
-    from cnndsl.syntax import parse_program
+    from cnndsl.elaborate import parse_text
 
-    with gc_paused():  # the AST is acyclic: the cyclic collector would only rescan it
-        program = parse_program(text, filename)
-    return elaborate(program, params, allow_outside=allow_outside)
+    return parse_text(text, filename, params, allow_outside=allow_outside)
 
 
 def resolve(path: str | Path) -> Path:

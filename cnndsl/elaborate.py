@@ -483,6 +483,14 @@ def read_source(path: Path, span: Span | None = None) -> str:
         raise CnnError("the file is not UTF-8 text", point(str(path), data, exc.start), "save it as UTF-8") from None
 
 
+def parse_text(text: str, filename: str, overrides: dict[str, object], *, allow_outside: bool = False) -> Network:
+    """`cnndsl.parse` with the overrides as a dict, so that no param name (one that arrived in a
+    web request, say) can be taken for one of `parse`'s own keyword arguments."""
+    with gc_paused():  # the AST is acyclic: the cyclic collector would only rescan it
+        program = S.parse_program(text, filename)
+    return elaborate(program, overrides, allow_outside=allow_outside)
+
+
 def elaborate(program: S.Program, overrides: dict[str, object] | None = None, *,
               allow_outside: bool = False) -> Network:
     """The IR of a parsed program, with `overrides` replacing param values. Each `residual if_same`
@@ -494,7 +502,7 @@ def elaborate(program: S.Program, overrides: dict[str, object] | None = None, *,
     """
     with gc_paused():  # the AST and IR are acyclic: the cyclic collector would only rescan them
         elaborator = Elaborator(program, overrides or {}, allow_outside=allow_outside)
-        network = elaborator.network()
+        network = elaborator.network().keep_texts(elaborator.texts)
     if elaborator.conditional:
         from cnndsl.passes.resolve import resolve_residuals
 

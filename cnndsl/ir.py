@@ -277,6 +277,19 @@ class Network(BaseModel):
     body: Body  # resolved by cnndsl.layers to a tuple of the tagged union of every node kind
     span: Span = Field(repr=False)
 
+    @property
+    def texts(self) -> dict[str, str]:
+        """The text of every file the network was parsed from (file -> text; `{}` for a network made
+        otherwise), so that an error found after parsing (a shape that does not fit) quotes its own
+        source line. Kept beside the fields, not among them: dumps and comparisons leave it out;
+        copies (`model_copy`) keep it."""
+        return self.__dict__.get("_texts", {})
+
+    def keep_texts(self, texts: dict[str, str]) -> Network:
+        """Attach the texts the network was parsed from (see `texts`); returns the network."""
+        self.__dict__["_texts"] = texts
+        return self
+
     def _repr_svg_(self) -> str | None:  # Jupyter shows a network as its diagram (text if no Graphviz)
         from cnndsl.backends.graphviz import has_dot, to_svg
 

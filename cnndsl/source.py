@@ -8,14 +8,6 @@ from pathlib import Path
 
 from typing import NamedTuple
 
-# Texts of the files parsed in this process, so an error found after parsing (a shape that does not
-# fit) can show its source line. Keyed by the name the user knows the file by; bounded by the
-# file-size limit times the files opened. Errors found while parsing and elaborating carry the texts
-# they were found in (`CnnError.texts`), so two threads parsing different texts under one name
-# (`<string>`) each quote their own.
-_TEXTS: dict[str, str] = {}
-
-
 class Span(NamedTuple):
     """A region of a source file, 1-based lines and columns, end exclusive.
     (A NamedTuple: one is made per token, so it must be cheap; JSON shows it as an array.)"""
@@ -30,15 +22,12 @@ class Span(NamedTuple):
         return f"{self.file}:{self.line}:{self.col}"
 
 
-def remember(file: str, text: str) -> None:
-    """Keep `text` so errors in `file` can quote their line."""
-    _TEXTS[file] = text
-
-
-def source_line(span: Span, texts: dict[str, str] | None = None) -> str | None:
-    """The text of the span's first line, without its newline, or None if unknown: from `texts`
-    (file -> text) if it holds the span's file, else from the files parsed in this process."""
-    text = (texts or {}).get(span.file) or _TEXTS.get(span.file)
+def source_line(span: Span, texts: dict[str, str]) -> str | None:
+    """The text of the span's first line, without its newline, or None if `texts` (file -> text)
+    does not hold the span's file. There is no process-wide table of texts: an error carries the
+    texts it was found in (`CnnError.texts`), so threads parsing different texts under one name
+    (a server's requests) each quote their own."""
+    text = texts.get(span.file)
     if text is None:
         return None
     lines = text.split("\n")

@@ -20,7 +20,7 @@ from lark.parsers.lalr_parser import _Parser as LalrParser
 
 from cnndsl import expr as E
 from cnndsl.errors import CnnError
-from cnndsl.source import Span, data_path, join, point, position, remember
+from cnndsl.source import Span, data_path, join, point, position
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NESTING = 100
@@ -531,7 +531,6 @@ def parse_program(text: str, file: str = "<string>") -> Program:
     Raises:
         CnnError: a syntax error, positioned, with a hint where one helps.
     """
-    remember(file, text)
     try:
         return _parse_program(text, file)
     except CnnError as err:

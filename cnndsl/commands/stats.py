@@ -63,7 +63,7 @@ def run(args) -> int:
         return _sweep(args)
     if args.max_params or args.max_macs:
         raise CnnError("--max-params and --max-macs filter a --sweep", hint="add --sweep NAME=V1,V2,...")
-    stats = [_folded(compute(load(path, args)), args.depth) for path in args.files]
+    stats = [folded(compute(load(path, args)), args.depth) for path in args.files]
     out = sys.stdout
     names = [s.network for s in stats] if len({s.network for s in stats}) == len(stats) else [
         display(p) for p in args.files]
@@ -102,7 +102,7 @@ def _columns(args) -> list[str]:
     return columns
 
 
-def _folded(stats, depth):
+def folded(stats, depth):
     """`stats` with only the layers at most `depth` levels deep (totals unchanged)."""
     if depth is None:
         return stats
@@ -130,7 +130,7 @@ def _sweep(args) -> int:
     if len(args.files) > 1:
         points.sort(key=lambda p: (p.stats.macs, p.stats.params))
     if args.fmt == "json":
-        objs = [{"set": p.set, **_folded(p.stats, args.depth).model_dump()} for p in points]
+        objs = [{"set": p.set, **folded(p.stats, args.depth).model_dump()} for p in points]
         sys.stdout.write(json.dumps(objs, indent=1) + "\n")
     else:
         table = sweep_table(points, list(axes))

@@ -275,6 +275,9 @@ def analyze(network: Network) -> Analysis:
             y = walk.seq(network.body, tuple(network.input))
         except RecursionError:  # pragma: no cover - nesting is bounded by the parser
             raise CnnError("the network is nested too deeply", network.span) from None
+        except CnnError as err:
+            err.quote(network.texts)  # its line, from the text this network was parsed from
+            raise
         rows = tuple(Row(**r) for r in walk.rows)
     top = [rows[i] for i in walk.top]
     main = [r for r in top if not r.aux]

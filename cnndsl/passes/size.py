@@ -28,8 +28,10 @@ def check_size(analysis: Analysis, max_params: int | None = MAX_PARAMS,
             ("activation elements per sample", analysis.activations, max_activations, "max_activations",
              "--max-activations")):
         if limit is not None and need > limit:
-            raise CnnError(
+            err = CnnError(
                 f"the network '{net.name}' would need {need:,} {what} ({need * 4 / 1e9:,.1f} GB as float32), "
                 f"over the limit of {limit:,}", net.span,
                 f"to build it anyway pass {option}=None (or a larger number) to cnndsl.build / cnndsl.load, "
                 f"or {flag} N on the command line")
+            err.quote(net.texts)
+            raise err
