@@ -8,7 +8,7 @@ async function call(method, url, body, read = (response) => response.json()) {
   });
   if (!response.ok) {
     const answer = await response.json().catch(() => ({}));
-    throw new Error(answer.error || `${response.status} ${response.statusText}`);
+    throw new Error(answer.error || (answer.errors ? "the program has errors" : `${response.status} ${response.statusText}`));
   }
   return read(response);
 }

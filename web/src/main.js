@@ -17,6 +17,8 @@ const el = (tag, props = {}, ...children) => {
 
 const page = {
   name: "network", // the document's name, for the .cnn download
+  file: null, // the file name errors in the document carry (others are in files it `use`s)
+  architecture: null, // the shipped architecture the document was opened from (its `use` lines resolve there)
   served: null, // GET /api/file's answer
   onServed: false, // the editor holds the served file: Ctrl+S writes it, edits on disk reload it
   dirty: false, // edited since it was loaded or saved
@@ -28,9 +30,14 @@ const page = {
 };
 
 const editor = createEditor($("editor"), (typed) => {
-  if (typed) page.dirty = true;
+  if (typed) setDirty(true);
   schedule(DEBOUNCE_MS);
 });
+
+function setDirty(dirty) {
+  page.dirty = dirty;
+  $("file-name").classList.toggle("dirty", dirty && page.onServed && page.served.writable);
+}
 
 // ---- analysis
 
@@ -43,6 +50,7 @@ function request(extra = {}) {
     depth: depth === "" ? null : Number(depth),
     fold: $("fold").checked,
     source: page.tab === "source",
+    architecture: page.architecture,
     ...extra,
   };
 }
@@ -87,7 +95,7 @@ function showGood(answer) {
 }
 
 function showErrors(doc, errors) {
-  editor.showErrors(doc, errors);
+  editor.showErrors(doc, errors.filter(here));
   document.body.classList.add("invalid"); // dims the last good figures
   $("errors").replaceChildren(...errors.map(errorItem));
   for (const input of $("params").querySelectorAll("input")) {
@@ -96,14 +104,18 @@ function showErrors(doc, errors) {
   setStatus(errors.length === 1 ? "1 error" : `${errors.length} errors`, "bad");
 }
 
+// Whether an error is in the document, not in a file it `use`s (the API names the file by its path).
+const here = (e) => e.file === null || e.file.split(/[\\/]/).pop() === page.file;
+
 function errorItem(e) {
-  const where = e.line > 0 ? `${e.line}:${e.col}` : `param ${e.param}`;
+  const where = e.line === 0 ? (e.param ? `param ${e.param}` : "error") : here(e) ? `${e.line}:${e.col}`
+    : `${e.file.split(/[\\/]/).pop()}:${e.line}:${e.col}`;
   const item = el("li", { title: e.text },
     el("code", { className: "where" }, where), " ", el("span", { className: "message" }, e.message));
   if (e.hint) item.append(el("div", { className: "hint" }, `hint: ${e.hint}`));
   for (const note of e.notes) item.append(el("div", { className: "note" }, `${note.line}:${note.col}: ${note.message}`));
   Object.assign(item.dataset, { line: e.line, col: e.col });
-  if (e.line > 0) item.addEventListener("click", () => editor.select(e.line, e.col));
+  if (e.line > 0 && here(e)) item.addEventListener("click", () => editor.select(e.line, e.col));
   return item;
 }
 
@@ -189,11 +201,13 @@ function paramControl(p) {
 function open(text, name, onServed) {
   page.name = name.replace(/\.cnn$/, "");
   page.onServed = onServed;
+  page.architecture = onServed ? null : page.name;
+  page.file = onServed ? page.served.name ?? "playground.cnn" : `${page.name}.cnn`;
   page.overrides = {};
   $("params").replaceChildren();
   delete $("params").dataset.shape;
   editor.open(text);
-  page.dirty = false;
+  setDirty(false);
   $("file-name").textContent = onServed && page.served.writable ? page.served.name : `${name} (read only)`;
   $("changed").hidden = true;
 }
@@ -222,7 +236,7 @@ async function save() {
   }
   try {
     page.served.mtime = (await api.save(editor.text())).mtime;
-    page.dirty = false;
+    setDirty(false);
     setStatus("saved", "good");
   } catch (error) {
     setStatus(`not saved: ${error.message}`, "bad");
@@ -247,7 +261,7 @@ async function poll() {
 
 function reloadFromDisk() {
   editor.reload(page.disk);
-  page.dirty = false;
+  setDirty(false);
   $("changed").hidden = true;
   setStatus("reloaded: the file changed on disk");
 }
@@ -324,7 +338,7 @@ function wire() {
   $("presentation").addEventListener("click", () =>
     setPresentation(!document.documentElement.classList.contains("presentation")));
   document.addEventListener("keydown", (event) => {
-    if ((event.ctrlKey || event.metaKey) && event.key === "s") {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
       event.preventDefault();
       save();
     }
