@@ -13,6 +13,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -159,9 +161,10 @@ def shows(page, id: str, value: int) -> None:
     expect(page.locator(f"#{id}")).to_have_attribute("data-value", str(value), timeout=WAIT_MS)
 
 
-def test_typing_a_program_updates_the_figures_and_the_diagram(page):
+def test_typing_a_program_updates_the_figures_and_the_diagram(page, tmp_path):
     before = page.inner_html("#diagram")
-    retype(page, ['network play "작은 망"  # Korean, in a title and a comment', "input 32x32x3", "conv 3x3x16"])
+    lines = ['network play "작은 망"  # Korean, in a title and a comment', "input 32x32x3", "conv 3x3x16"]
+    retype(page, lines)
     # conv 3x3x16 on 3 channels: 3*3*3*16 weights + 16 biases; 30x30x16 outputs of 27 multiply-adds each
     shows(page, "params-total", 3 * 3 * 3 * 16 + 16)
     shows(page, "macs-total", 30 * 30 * 16 * 27)
@@ -172,6 +175,15 @@ def test_typing_a_program_updates_the_figures_and_the_diagram(page):
     shows(page, "params-total", 448 + 16 * 10 + 10)
     expect(page.locator("#shape")).to_have_text("32x32x3 → 10")
     expect(page.locator("#errors li")).to_have_count(0)
+    # the Stats tab: what `cnndsl stats` prints for the same text
+    program = tmp_path / "play.cnn"
+    program.write_text("\n".join([*lines, "gap; fc 10"]) + "\n", encoding="utf-8")
+    cli = subprocess.run([sys.executable, "-m", "cnndsl", "stats", str(program)], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
+    page.click('[role=tab][data-tab="stats"]')
+    expect(page.locator("#stats-text")).to_have_text(cli.rstrip("\n"), timeout=WAIT_MS)
+    assert page.text_content("#stats-text") == cli
+    assert "macs: multiply-accumulates" in cli  # with the convention footer
 
 
 def test_a_mistake_is_underlined_where_it_is_and_the_last_diagram_stays(page):

@@ -59,7 +59,7 @@ function token(stream, state) {
     }
     if (stream.match(HOLE)) {
       if (state.expect === "count") state.expect = "body";
-      return "variableName.special";
+      return "string.special";
     }
   }
   if (["name", "block", "as"].includes(state.expect) && stream.match(NAME)) {

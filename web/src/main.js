@@ -305,12 +305,14 @@ function showTab(tab) {
 
 function setTheme(dark) {
   document.documentElement.dataset.theme = dark ? "dark" : "light";
+  $("theme").textContent = dark ? "Light" : "Dark";
   editor.setDark(dark);
   localStorage.setItem("cnndsl.theme", dark ? "dark" : "light");
 }
 
 function setPresentation(on) {
   document.documentElement.classList.toggle("presentation", on);
+  $("presentation").setAttribute("aria-pressed", on);
   localStorage.setItem("cnndsl.presentation", on ? "1" : "");
   editor.view.requestMeasure();
 }
