@@ -17,7 +17,7 @@ import sys
 from cnndsl.errors import CnnError
 
 # the order `cnndsl --help` lists them in; a module of cnndsl/commands/ not named here comes after
-ORDER = ("check", "fmt", "stats", "diff", "compile", "verify", "render", "plot", "list")
+ORDER = ("check", "fmt", "stats", "diff", "compile", "verify", "render", "plot", "serve", "list")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -50,3 +50,20 @@ def test_threads_quote_their_own_text_under_one_name():
     with ThreadPoolExecutor(max_workers=8) as pool:
         for own, shown in pool.map(one, range(600)):
             assert shown.endswith(own), (own, shown)
+
+
+def test_threads_quote_their_own_text_for_errors_found_after_parsing():
+    # a shape that does not fit is found by the shape pass, after parsing: its quoted line comes from
+    # the text this network was parsed from, never from another thread's text under the same name
+    def one(i):
+        text = f"input 2x2x3\nconv {i % 5 + 3}x{i % 5 + 3}x{i + 1}  # {i}\n"
+        net = cnndsl.parse(text, filename="same.cnn")
+        try:
+            cnndsl.stats(net)
+        except cnndsl.CnnError as err:
+            return text.splitlines()[1], err.render().splitlines()[1]
+        raise AssertionError("no error")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for own, shown in pool.map(one, range(600)):
+            assert shown == f" 2 | {own}"
