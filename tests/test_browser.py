@@ -58,7 +58,7 @@ def test_notice_holds_the_licence_of_every_bundled_package():
     installed = {(path.rsplit("node_modules/", 1)[1], p["version"], p["license"])
                  for path, p in lock["packages"].items() if path and not p.get("dev")}
     notice = (STATIC / "NOTICE").read_text(encoding="utf-8")
-    named = set(re.findall(r"^(@?[\w./-]+) (\d[\w.-]*) \((\w[\w.-]*)\)$", notice, re.M))
+    named = set(re.findall(r"^(@?[\w./-]+) (\d[\w.-]*) \((\w[\w.-]*)\)$", notice, re.MULTILINE))
     assert named <= installed  # the locked versions (tree shaking may leave some out)
     assert {"codemirror", "@codemirror/view", "@codemirror/state", "@lezer/highlight", "style-mod"} <= \
         {name for name, _, _ in named}
@@ -70,7 +70,7 @@ def test_the_highlighter_knows_the_grammars_keywords_and_every_layer():
 
     words = json.loads((WEB / "src" / "words.json").read_text(encoding="utf-8"))
     grammar = (ROOT / "grammars" / "cnn.lark").read_text(encoding="utf-8")
-    assert sorted(words["keywords"]) == sorted(re.findall(r'^[A-Z]+: "([a-z]+)"', grammar, re.M))
+    assert sorted(words["keywords"]) == sorted(re.findall(r'^[A-Z]+: "([a-z]+)"', grammar, re.MULTILINE))
     assert words["layers"] == sorted(REGISTRY)
 
 
@@ -225,6 +225,23 @@ def test_the_alpha_slider_of_mobilenet_changes_the_macs(page):
     assert "param alpha = 1.0" in editor_text(page)  # the text is not edited
 
 
+def test_downloads(page, served):
+    def download(button: str) -> tuple[str, bytes]:
+        with page.expect_download() as info:
+            page.click(button)
+        return info.value.suggested_filename, Path(info.value.path()).read_bytes()
+
+    _, path = served
+    assert download("#download-cnn") == ("mine.cnn", path.read_bytes())
+    name, svg = download("#download-svg")
+    assert name == "mine.svg" and svg.lstrip().startswith((b"<?xml", b"<svg")) and b"3x3 conv, 8" in svg
+    name, png = download("#download-png")
+    assert name == "mine.png" and png.startswith(b"\x89PNG\r\n\x1a\n")
+    name, py = download("#download-py")
+    assert name == "mine.py" and b"nn.Conv2d(3, 8, kernel_size=3, padding=1)" in py
+    compile(py, name, "exec")  # Python source (compiled, never run)
+
+
 def test_ctrl_s_saves_the_served_file_and_edits_on_disk_reload(page, served):
     _, path = served
     page.click(".cm-content")
@@ -242,6 +259,16 @@ def test_ctrl_s_saves_the_served_file_and_edits_on_disk_reload(page, served):
     expect(page.locator(".cm-line").nth(1)).to_have_text("input 64x64x3", timeout=WAIT_MS)
     assert editor_text(page) == changed
     expect(page.locator("#shape")).to_have_text("64x64x3 → 10", timeout=WAIT_MS)
+    # with unsaved edits in the page, a change on disk asks first
+    page.keyboard.press("Control+End")
+    page.keyboard.type("# unsaved")
+    path.write_text(changed.replace("64x64x3", "96x96x3"), encoding="utf-8")
+    os.utime(path, (time.time() + 10, time.time() + 10))
+    expect(page.locator("#changed")).to_be_visible(timeout=WAIT_MS)
+    assert editor_text(page).endswith("# unsaved")
+    page.click("#reload")
+    expect(page.locator(".cm-line").nth(1)).to_have_text("input 96x96x3")
+    expect(page.locator("#changed")).to_be_hidden()
 
 
 def test_themes_and_presentation_mode(page):
