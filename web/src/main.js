@@ -22,6 +22,7 @@ const page = {
   served: null, // GET /api/file's answer
   onServed: false, // the editor holds the served file: Ctrl+S writes it, edits on disk reload it
   dirty: false, // edited since it was loaded or saved
+  saving: false, // a PUT is on its way (its own change on disk is not another editor's)
   overrides: {}, // param name -> the value its slider set
   sent: 0, // the number of the latest analysis request
   timer: 0,
@@ -234,12 +235,15 @@ async function save() {
     setStatus("not a served file: nothing to save (use ↓ .cnn)", "bad");
     return;
   }
+  page.saving = true;
   try {
     page.served.mtime = (await api.save(editor.text())).mtime;
     setDirty(false);
     setStatus("saved", "good");
   } catch (error) {
     setStatus(`not saved: ${error.message}`, "bad");
+  } finally {
+    page.saving = false;
   }
 }
 
@@ -251,7 +255,7 @@ async function poll() {
   } catch {
     return; // the server is gone for a moment; the next poll tries again
   }
-  if (now.mtime === page.served.mtime || !page.onServed) return;
+  if (now.mtime === page.served.mtime || !page.onServed || page.saving) return;
   page.served.mtime = now.mtime;
   if (now.text === editor.text()) return;
   page.disk = now.text;
