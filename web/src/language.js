@@ -22,13 +22,17 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
 
 // The state: `head` (the next word starts a statement), `expect` (what the last keyword asked for:
 // "name" after network/param, "block" after block, "count" after repeat, "as" after its `as`, "body" when a
-// `{` opens a body), `depth` (the open `{` and `<` bodies, for indentation).
-const start = () => ({ head: true, expect: null, depth: 0 });
+// `{` opens a body), `expr` (in an expression: a param's value, a repeat count, a call's arguments: a word
+// is a variable there, an option elsewhere), `parens` (open parentheses), `depth` (the open `{` and `<`
+// bodies, for indentation).
+const start = () => ({ head: true, expect: null, expr: false, parens: 0, depth: 0 });
 
 function token(stream, state) {
   if (stream.sol()) { // a newline ends a statement; a header's `{` is on its line
     state.head = true;
     state.expect = null;
+    state.expr = false;
+    state.parens = 0;
   }
   if (stream.eatSpace()) return null;
   const ch = stream.peek();
@@ -54,6 +58,7 @@ function token(stream, state) {
       stream.next();
       state.depth++;
       state.expect = null;
+      state.expr = false;
       state.head = true;
       return "bracket";
     }
@@ -74,6 +79,7 @@ function token(stream, state) {
       state.head = false;
       if (KEYWORDS.has(w)) {
         state.expect = { network: "name", param: "name", block: "block", repeat: "count" }[w] ?? null;
+        state.expr = w === "param" || w === "repeat";
         return "keyword";
       }
       if (LAYERS.has(w)) return "typeName";
@@ -92,10 +98,11 @@ function token(stream, state) {
   if (word) {
     if (state.expect === "count") state.expect = "body";
     if (stream.match(/^\s*=(?!=)/, false)) return "propertyName"; // r=16, s=2
-    if (LAYERS.has(word[0])) return "typeName";
-    return /^[a-z]+\d/.test(word[0]) || stream.peek() === "{" ? "atom" : "variableName"; // s2 p1 s{s}
+    if (state.expr || state.parens > 0) return "variableName";
+    return LAYERS.has(word[0]) ? "typeName" : "atom"; // relu (folded into the layer), s2, same, nobias
   }
   if (stream.match(/^(?:\/\/|[-+*/%=])/)) return "operator";
+  if (ch === "(" || ch === ")") state.parens = Math.max(0, state.parens + (ch === "(" ? 1 : -1));
   stream.next(); // `( ) , :`, and anything the grammar rejects (the server says why)
   return "punctuation";
 }
