@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import cnndsl
 
-ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
 STATIC = ROOT / "cnndsl" / "server" / "static"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -128,7 +128,7 @@ def page(browser, served, tmp_path):
     errors = []
     page.on("pageerror", lambda error: errors.append(error))
     page.goto(url)
-    expect(page.locator("#params-total")).to_have_attribute("data-value", re.compile(r"\d"))
+    expect(page.locator("#params-total")).to_have_attribute("data-value", re.compile(r"\d"), timeout=WAIT_MS)
     yield page
     page.screenshot(path=tmp_path / "page.png")
     context.close()
