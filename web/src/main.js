@@ -325,7 +325,8 @@ function wire() {
   for (const button of document.querySelectorAll("[role=tab]")) {
     button.addEventListener("click", () => showTab(button.dataset.tab));
   }
-  for (const id of ["style", "depth", "fold"]) $(id).addEventListener("change", () => schedule(0));
+  for (const id of ["style", "depth", "fold"]) $(id).addEventListener("input", () => schedule(0));
+  $("style").addEventListener("input", () => { $("fold").disabled = $("style").value === "volumes"; });
   $("zoom").addEventListener("change", zoom);
   $("open").addEventListener("change", () => {
     const name = $("open").value;
