@@ -197,6 +197,9 @@ def test_a_mistake_is_underlined_where_it_is_and_the_last_diagram_stays(page):
     squiggle = page.locator(".cm-lintRange-error")
     expect(squiggle).to_have_text("sam")
     expect(page.locator(".cm-line").nth(2).locator(".cm-lintRange-error")).to_have_text("sam")  # on line 3
+    squiggle.hover()  # the tooltip: the message and the hint
+    expect(page.locator(".cm-tooltip-lint")).to_have_text(
+        re.compile(r"unknown option 'sam' for 'conv'\s*hint: did you mean 'same'\?"), timeout=WAIT_MS)
     # the last good diagram stays, dimmed, with the last good figures
     assert page.locator("body.invalid").count() == 1
     assert page.locator("#diagram svg").count() == 1

@@ -369,4 +369,4 @@ async function start() {
   setInterval(poll, POLL_MS);
 }
 
-start();
+start().catch((error) => setStatus(`server: ${error.message}`, "bad"));
