@@ -149,11 +149,14 @@ function showSvg(text) {
   zoom();
 }
 
+// fit: the whole figure in the panel; width: as wide as the panel (scrolls down); else a scale of its size.
 function zoom() {
   const svg = $("diagram").querySelector("svg");
   const z = $("zoom").value;
   $("diagram").classList.toggle("fit", z === "fit");
-  if (svg) svg.style.width = z === "fit" ? "" : `${parseFloat(svg.getAttribute("width")) * Number(z)}pt`;
+  if (!svg) return;
+  const fitted = z === "fit" || z === "width";
+  svg.style.width = fitted ? "100%" : `${parseFloat(svg.getAttribute("width")) * Number(z)}pt`;
 }
 
 // ---- params: one slider each, sent as overrides (the text is not edited)
