@@ -1,5 +1,5 @@
 """Screenshots of the playground for the README: docs/img/playground.png (light) and
-docs/img/playground-dark.png (dark, presentation mode, the diagram as wide as its panel).
+docs/img/playground-dark.png (dark, presentation mode).
 
     python docs/playground_screenshots.py
 
@@ -46,7 +46,6 @@ def shoot(page, path: Path, dark: bool) -> None:
     if dark:
         page.click("#theme")
         page.click("#presentation")
-        page.select_option("#zoom", "width")
     page.select_option("#open", "mobilenet")
     expect(page.locator("#params-total")).to_have_attribute("data-value", "4231976", timeout=20_000)
     slider = page.locator('#params input[name="alpha"]')
