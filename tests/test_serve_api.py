@@ -14,16 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-pytest.importorskip("starlette", reason="the serve extra (pip install 'cnndsl[serve]') is not installed")
 with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its test client; httpx works
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient` is deprecated")
     from starlette.testclient import TestClient
 
-from cnndsl.cli import main  # noqa: E402
-from cnndsl.server.analysis import Request, analyze, span  # noqa: E402
-from cnndsl.server.app import create_app  # noqa: E402
-from cnndsl.syntax import MAX_FILE_BYTES  # noqa: E402
-from conftest import ARCHITECTURES, REFERENCE, ROOT  # noqa: E402
+from conftest import ARCHITECTURES, REFERENCE, ROOT
+
+from cnndsl.cli import main
+from cnndsl.server.analysis import Request, analyze, span
+from cnndsl.server.app import create_app
+from cnndsl.syntax import MAX_FILE_BYTES
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
 
@@ -318,7 +318,7 @@ def test_the_analysis_never_imports_torch():
             "r = analyze(Request(open('architectures/resnet18.cnn').read(), diagram='volumes'), "
             "'architectures/resnet18.cnn'); assert r['ok'] and r['source'], r; "
             "assert 'torch' not in sys.modules; print('ok')")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.strip() == "ok", done.stderr
 
@@ -331,3 +331,24 @@ def test_serve_without_the_extra_or_with_a_missing_file_is_a_clean_error(monkeyp
     err = capsys.readouterr().err
     assert err.startswith("cnndsl: error: cnndsl serve needs Starlette and uvicorn") and \
         "pip install 'cnndsl[serve]'" in err and "Traceback" not in err
+
+
+def test_analysis_runs_off_the_event_loop(monkeypatch):
+    import asyncio
+
+    import cnndsl.server.app as app_module
+
+    seen = []
+
+    def recording(*args):
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:  # no loop in this thread: a worker thread
+            seen.append("worker")
+        return analyze(*args)
+
+    client = TestClient(create_app())
+    monkeypatch.setattr(app_module, "analyze", recording)
+    assert post(client, text=SMALL, diagram="none")["ok"]
+    assert seen == ["worker"]

@@ -1,5 +1,5 @@
 """The playground's analysis: a program's text, its param overrides and the drawing options -> the
-JSON object `POST /api/analyze` answers (the contract is in the README's `cnndsl serve` section).
+JSON object `POST /api/analyze` answers (docs/serve.md).
 
 Pure and torch-free: no web framework, no global state, nothing written; each call parses its own
 text (the front end is re-entrant), so calls may run in many threads at once. The figures, the
@@ -185,7 +185,7 @@ def controls(net: Network, defaults: dict[str, Any]) -> list[dict]:
     return out
 
 
-def span(d: int | float) -> tuple[int | float, int | float, int | float]:
+def span(d: float) -> tuple[int | float, int | float, int | float]:
     """The slider range `(min, max, step)` of a param declared as `d`:
 
     - a whole number `d > 0` (a size, a count): multiples of `step` from `step` to `2 d`, where `step`

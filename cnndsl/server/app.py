@@ -1,6 +1,6 @@
 """The playground's web server (`cnndsl serve`): a Starlette app serving the page and its JSON API.
 
-Routes (bodies and answers in the README's `cnndsl serve` section):
+Routes (bodies and answers in docs/serve.md):
 
     GET  /                           the page (static/index.html)
     GET  /static/{path}              the page's files
