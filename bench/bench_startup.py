@@ -10,8 +10,11 @@
 
 Every figure is the best of `--runs` runs (wall seconds). The package's bytecode is compiled first
 (`compileall`), as `pip install` does: with PYTHONDONTWRITEBYTECODE set and no `__pycache__`,
-every run would also compile cnndsl's sources (about 0.05 s). Targets, on a 2-core machine:
-stats resnet152 <= 0.15 s, check of 10,000 statements <= 0.6 s, warm parse + stats <= 15 ms.
+every run would also compile cnndsl's sources (about 0.05 s). Targets (issue 12), set on a 2-core
+machine where the floor took 0.09 s: stats resnet152 <= 0.15 s, check of 10,000 statements <= 0.6 s,
+warm parse + stats <= 15 ms. A fresh process's time scales with the machine, so the first two are
+judged as ratios to the floor measured in the same run (<= 1.67x and <= 6.67x); the warm figure, pure
+computation, in milliseconds.
 
     python bench/bench_startup.py [--runs 7]
 """
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # measure the checkout this file is in
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 RESNET152 = ROOT / "architectures" / "resnet152.cnn"
+REFERENCE_FLOOR = 0.09  # seconds: `import lark, pydantic` on the machine the targets were set on
 
 STAGES = f"""
 import time
@@ -114,14 +118,17 @@ def main() -> None:
     def verdict(t: float, target: float, unit: str) -> str:
         return f"target <= {target:g} {unit}: {'ok' if t <= target else 'OVER'}"
 
+    def ratio(t: float, target: float) -> str:  # a target set where the floor was 0.09 s, as a ratio
+        r, most = t / fresh["floor"], target / REFERENCE_FLOOR
+        return f"{r:4.2f}x floor, target <= {most:.2f}x ({target:g} s at a {REFERENCE_FLOOR:g} s floor): " \
+               f"{'ok' if r <= most else 'OVER'}"
+
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average {load} on {os.cpu_count()} CPUs; best of {args.runs} runs, wall seconds")
     floor = 'python -c "import lark, pydantic" (floor)'
     print(f"{floor:<46} {fresh['floor']:8.3f} s")
-    print(f"{'cnndsl stats resnet152':<46} {fresh['stats']:8.3f} s  {fresh['stats'] / fresh['floor']:4.2f}x floor, "
-          f"+{fresh['stats'] - fresh['floor']:.3f} s   {verdict(fresh['stats'], 0.15, 's')}")
-    print(f"{'cnndsl check, 10,000 plain statements':<46} {fresh['check']:8.3f} s  "
-          f"{fresh['check'] / fresh['floor']:4.2f}x floor            {verdict(fresh['check'], 0.6, 's')}")
+    print(f"{'cnndsl stats resnet152':<46} {fresh['stats']:8.3f} s  {ratio(fresh['stats'], 0.15)}")
+    print(f"{'cnndsl check, 10,000 plain statements':<46} {fresh['check']:8.3f} s  {ratio(fresh['check'], 0.6)}")
     print(f"{'warm process: parse + stats of resnet152':<46} {w['parse + stats'] * 1e3:8.1f} ms "
           f"{verdict(w['parse + stats'] * 1e3, 15, 'ms')}")
     print("  stages: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in w.items() if k != "parse + stats"))
