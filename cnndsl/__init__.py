@@ -24,7 +24,7 @@ __all__ = ["CnnError", "Network", "analyze", "build", "freeze", "load", "load_ma
 __version__ = "0.1.0"
 
 
-def parse(text: str, *, filename: str = "<string>", allow_outside: bool = False, **params: Any) -> Network:
+def parse(text: str, /, *, filename: str = "<string>", allow_outside: bool = False, **params: Any) -> Network:
     """Parse and elaborate cnndsl source into a validated `Network` IR.
 
     Args:
@@ -53,12 +53,11 @@ def resolve(path: str | Path) -> Path:
     return shipped().get(p.name.removesuffix(".cnn"), p)
 
 
-def parse_file(path: str | Path, *, allow_outside: bool = False, **params: Any) -> Network:
+def parse_file(path: str | Path, /, *, allow_outside: bool = False, **params: Any) -> Network:
     """Parse a `.cnn` file (or a shipped architecture by name) into a `Network`; see `parse`."""
-    from cnndsl.elaborate import read_source
+    from cnndsl.elaborate import parse_path
 
-    p = resolve(path)
-    return parse(read_source(p), filename=str(p), allow_outside=allow_outside, **params)
+    return parse_path(resolve(path), params, allow_outside=allow_outside)
 
 
 def analyze(network: Network):
@@ -83,7 +82,7 @@ def build(network: Network, **kwargs: Any):
     return _build(network, **kwargs)
 
 
-def load(path: str | Path, *, outputs=None, weights=None, **params: Any):
+def load(path: str | Path, /, *, outputs=None, weights=None, **params: Any):
     """Parse a `.cnn` file and build its module: `cnndsl.load("resnet50", classes=10)` (imports torch).
     `weights`: a state_dict, a file, or published weights by name (`"torchvision:IMAGENET1K_V2"`)."""
     from cnndsl.backends.torch_module import load as _load

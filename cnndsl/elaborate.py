@@ -45,8 +45,8 @@ register_backward_hook register_buffer register_forward_hook register_forward_pr
 register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
 register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
 set_submodule share_memory state_dict to to_empty train training type xpu zero_grad""".split())
-# keyword arguments of cnndsl.load beside the params: a param may not shadow them
-RESERVED_PARAMS = frozenset({"outputs", "weights"})
+# keyword arguments of cnndsl.parse, parse_file and load beside the params: a param may not shadow them
+RESERVED_PARAMS = frozenset({"filename", "allow_outside", "outputs", "weights", "max_params", "max_activations"})
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 QUOTED = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")  # a quoted label: any PyTorch-style module name
 
@@ -174,7 +174,8 @@ class Elaborator:
             elif isinstance(item, S.ParamDecl):
                 if item.name in RESERVED_PARAMS:
                     raise CnnError(f"'{item.name}' is reserved and cannot be a param", item.span,
-                                   f"cnndsl.load(path, {item.name}=...) takes it; choose another name")
+                                   f"cnndsl.parse and cnndsl.load take a keyword argument '{item.name}'; "
+                                   "choose another name")
                 if item.name in declared:
                     raise CnnError(f"param '{item.name}' declared twice", item.span)
                 declared[item.name] = item
@@ -245,6 +246,9 @@ class Elaborator:
                 raise CnnError(f"'use' of an absolute path: {item.path}", item.span,
                                "use a path relative to this file (or allow it with --allow-outside)")
             target = (base / rel).resolve()
+            if rel.suffix != ".cnn" or target.suffix != ".cnn":  # nor a link named .cnn to another file
+                raise CnnError(f"'use' reads .cnn files only: {item.path}", item.span,
+                               "a used file holds blocks, like `use \"blocks/resnet.cnn\"`")
             library = shipped().get(rel.stem) if rel.name == item.path and rel.suffix == ".cnn" else None
             if library is not None and not target.exists():  # `use "googlenet.cnn"`: a shipped network's blocks
                 target = library = library.resolve()
@@ -508,6 +512,11 @@ def read_source(path: Path, span: Span | None = None) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CnnError("the file is not UTF-8 text", point(str(path), data, exc.start), "save it as UTF-8") from None
+
+
+def parse_path(path: Path, overrides: dict[str, object], *, allow_outside: bool = False) -> Network:
+    """`parse_text` of the file at `path` (its name in error positions, `use` relative to it)."""
+    return parse_text(read_source(path), str(path), overrides, allow_outside=allow_outside)
 
 
 def parse_text(text: str, filename: str, overrides: dict[str, object], *, allow_outside: bool = False) -> Network:

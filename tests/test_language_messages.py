@@ -55,6 +55,28 @@ def test_python_keyword_override_names_the_keyword():
         cnndsl.parse("input 8x8x3", w=1)
 
 
+@pytest.mark.parametrize("name", ["filename", "allow_outside", "max_params"])
+def test_set_of_an_api_keyword_is_an_unknown_param(capsys, name):
+    # these collided with parse/load's own keyword arguments: an internal TypeError
+    status, _, err = cli(capsys, "check", "mobilenet", "--set", f"{name}=1")
+    assert status == 2
+    assert err.splitlines()[0] == f"cnndsl: error: --set {name}=1: no param '{name}'; the params are alpha, res, classes"
+
+
+@pytest.mark.parametrize("name", ["filename", "allow_outside", "outputs", "weights", "max_params", "max_activations"])
+def test_api_keywords_are_reserved_param_names(name):
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.parse(f"input 8x8x3\nparam {name} = 3\nconv 3x3x4")
+    assert (e.value.span.line, e.value.span.col) == (2, 1)
+    assert e.value.message == f"'{name}' is reserved and cannot be a param"
+
+
+def test_text_and_path_are_free_param_names():
+    # parse's text and parse_file's path are positional-only: a program may call its params so
+    net = cnndsl.parse("input 8x8x3\nparam text = 2\nconv 3x3x{text}", text=5)
+    assert net.body[0].out == 5
+
+
 # ---- a misspelt shipped name
 
 def test_missing_name_suggests_a_shipped_one(capsys):

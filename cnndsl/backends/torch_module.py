@@ -122,7 +122,7 @@ def build(network: Network, *, outputs=None, weights=None, max_params: int | Non
     return model
 
 
-def load(path: str | Path, *, outputs=None, weights=None, max_params: int | None = MAX_PARAMS,
+def load(path: str | Path, /, *, outputs=None, weights=None, max_params: int | None = MAX_PARAMS,
          max_activations: int | None = MAX_ACTIVATIONS, **params: Any):
     """Parse a `.cnn` file (or a shipped architecture by name) and build its module (see `build`)."""
     import cnndsl

@@ -34,10 +34,11 @@ def load(path: str, args: argparse.Namespace, extra: dict | None = None, extra_f
     """Parse a program named on the command line, with its --set overrides (and `extra` ones,
     given by `extra_flag`). An error about an override names its option: `--set alhpa=0.5: ...`."""
     import cnndsl
+    from cnndsl.elaborate import parse_path
 
     params = {**parse_sets(getattr(args, "sets", [])), **(extra or {})}
-    try:
-        return cnndsl.parse_file(path, allow_outside=getattr(args, "allow_outside", False), **params)
+    try:  # the overrides as a dict: `--set filename=x` is a param name like any other
+        return parse_path(cnndsl.resolve(path), params, allow_outside=getattr(args, "allow_outside", False))
     except CnnError as err:
         if err.param is None:
             raise
