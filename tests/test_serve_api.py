@@ -151,7 +151,7 @@ def test_an_error_in_a_used_file_is_not_here_and_its_call_is(tmp_path):
     (e,) = post(client, text='use "blocks.cnn"\ninput 4x4x2\ninner(0)\n')["errors"]  # a conv of 0 channels
     # under `1x1x{c}`, after "  conv ": line 2, column 8 of blocks.cnn
     assert (e["file"], e["line"], e["col"], e["here"]) == (str(folder / "blocks.cnn"), 2, 8, False)
-    assert [(n["file"], n["line"], n["col"]) for n in e["notes"]] == [(str(served), 3, 1)]  # the call, in the text sent
+    assert [(n["file"], n["line"], n["col"], n["here"]) for n in e["notes"]] == [(str(served), 3, 1, True)]  # the call
     (e,) = post(client, text='use "blocks.cnn"\ninput 4x4x2\ninnr(1)\n')["errors"]
     assert (e["file"], e["line"], e["here"]) == (str(served), 3, True)  # the served file's name: here
     bad = client.post("/api/render", json={"text": "input 8x8x3\nconb 3x3x4\n", "format": "svg"})

@@ -230,11 +230,12 @@ def error_json(err: CnnError, filename: str) -> dict:
     """A `CnnError` as the API reports it: the 1-based position the CLI prints (0 for an error
     without one, such as a bad param override, which names its `param`), `here` (the position is
     in the text sent, parsed as `filename`, not in a file it `use`s), message, hint, notes (each
-    with its file), and `text`, the error exactly as the CLI renders it."""
+    with its file and `here`), and `text`, the error exactly as the CLI renders it."""
     s = err.span
     return {"file": s.file if s else None, "line": s.line if s else 0, "col": s.col if s else 0,
             "end_line": s.end_line if s else 0, "end_col": s.end_col if s else 0,
             "here": s is not None and s.file == filename,
             "message": err.message, "hint": err.hint, "param": err.param,
-            "notes": [{"file": n.file, "line": n.line, "col": n.col, "message": text} for n, text in err.notes],
+            "notes": [{"file": n.file, "line": n.line, "col": n.col, "here": n.file == filename, "message": text}
+                      for n, text in err.notes],
             "text": err.render()}
