@@ -141,13 +141,18 @@ def test_a_bad_param_is_an_error_naming_it(client):
     assert e["param"] == "allow_outside" and "no param 'allow_outside'" in e["message"]
 
 
-def test_an_error_in_a_used_file_is_not_here_and_its_call_is(tmp_path):
-    folder = tmp_path / "work"
+def serving(folder, blocks: str):
+    """A client of the server on `folder`/net.cnn, beside `folder`/blocks.cnn holding `blocks`: (client, net.cnn)."""
     folder.mkdir()
-    (folder / "blocks.cnn").write_text("block inner(c) {\n  conv 1x1x{c}\n}\n")
+    (folder / "blocks.cnn").write_text(blocks)
     served = folder / "net.cnn"
     served.write_text("input 4x4x2\n")
-    client = TestClient(create_app(served))
+    return TestClient(create_app(served)), served
+
+
+def test_an_error_in_a_used_file_is_not_here_and_its_call_is(tmp_path):
+    folder = tmp_path / "work"
+    client, served = serving(folder, "block inner(c) {\n  conv 1x1x{c}\n}\n")
     (e,) = post(client, text='use "blocks.cnn"\ninput 4x4x2\ninner(0)\n')["errors"]  # a conv of 0 channels
     # under `1x1x{c}`, after "  conv ": line 2, column 8 of blocks.cnn
     assert (e["file"], e["line"], e["col"], e["here"]) == (str(folder / "blocks.cnn"), 2, 8, False)
@@ -272,12 +277,7 @@ def test_static_files_and_no_path_traversal(client):
 
 def test_use_resolves_beside_the_served_file_and_never_outside(tmp_path):
     (tmp_path / "lib.cnn").write_text("block outer(c) { conv 1x1x{c} }\n")
-    folder = tmp_path / "work"
-    folder.mkdir()
-    (folder / "blocks.cnn").write_text("block inner(c) { conv 1x1x{c} }\n")
-    served = folder / "net.cnn"
-    served.write_text("input 4x4x2\n")
-    client = TestClient(create_app(served))
+    client, _ = serving(tmp_path / "work", "block inner(c) { conv 1x1x{c} }\n")
     inside = post(client, text='use "blocks.cnn"\ninput 4x4x2\ninner(3)\n', diagram="none", source=False)
     assert inside["ok"] and inside["stats"]["totals"]["params"] == 2 * 3 + 3
     for path in ("../lib.cnn", str(tmp_path / "lib.cnn")):
