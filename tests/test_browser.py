@@ -274,6 +274,21 @@ def test_ctrl_s_saves_the_served_file_and_edits_on_disk_reload(page, served):
     expect(page.locator("#changed")).to_be_hidden()
 
 
+def test_the_dark_theme_redraws_the_diagram_in_its_own_colours(page):
+    from cnndsl.backends.graphviz import THEMES
+
+    def background(theme: str):  # Graphviz's first polygon is the page, filled with the theme's background
+        return page.locator(f'#diagram svg polygon[fill="{THEMES[theme].background}"]').first
+
+    expect(background("light")).to_be_attached(timeout=WAIT_MS)
+    page.click("#theme")
+    assert page.get_attribute("html", "data-theme") == "dark"
+    expect(background("dark")).to_be_attached(timeout=WAIT_MS)
+    assert page.eval_on_selector("#diagram svg", "s => getComputedStyle(s).filter") == "none"  # no CSS inversion
+    page.select_option("#fit", "16:9")  # a slide: render --fit 16:9 draws 1920 x 1080
+    expect(page.locator("#diagram svg")).to_have_attribute("width", "1920pt", timeout=WAIT_MS)
+
+
 def test_themes_and_presentation_mode(page):
     size = float(page.eval_on_selector(".cm-content", "e => parseFloat(getComputedStyle(e).fontSize)"))
     page.click("#theme")

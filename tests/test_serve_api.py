@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -20,6 +21,7 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its test cli
 
 from conftest import ARCHITECTURES, REFERENCE, ROOT
 
+from cnndsl.backends.graphviz import THEMES
 from cnndsl.cli import main
 from cnndsl.server.analysis import Request, analyze, span
 from cnndsl.server.app import create_app
@@ -92,6 +94,7 @@ def test_a_typo_is_an_error_at_its_line_and_column_with_a_hint(client):
     assert r["ok"] is False
     (e,) = r["errors"]
     assert (e["file"], e["line"], e["col"], e["end_line"], e["end_col"]) == ("playground.cnn", 3, 3, 3, 7)
+    assert e["here"] is True  # in the text sent
     assert e["message"] == "unknown layer 'conb'" and e["hint"] == "did you mean 'conv'?" and e["param"] is None
     assert e["text"].splitlines() == ["playground.cnn:3:3: error: unknown layer 'conb'", " 3 |   conb 3x3x8",
                                       "   |   ^^^^", "hint: did you mean 'conv'?"]
@@ -107,7 +110,7 @@ def test_a_shape_error_found_after_parsing_is_positioned_with_its_own_line(clien
 def test_an_error_inside_a_block_call_has_notes(client):
     r = post(client, text="input 8x8x3\nblock b(c) {\n  conv 3x3x{c}\n}\nb(0)\n")
     (e,) = r["errors"]
-    assert e["line"] == 3 and [(n["line"], n["col"]) for n in e["notes"]] == [(5, 1)]
+    assert e["line"] == 3 and [(n["file"], n["line"], n["col"]) for n in e["notes"]] == [("playground.cnn", 5, 1)]
 
 
 def test_params_get_sliders_and_override_the_figures(client):
@@ -129,13 +132,70 @@ def test_params_get_sliders_and_override_the_figures(client):
 def test_a_bad_param_is_an_error_naming_it(client):
     text = (ARCHITECTURES / "mobilenet.cnn").read_text()
     (e,) = post(client, text=text, params={"alhpa": 0.5})["errors"]
-    assert e["param"] == "alhpa" and e["line"] == 0 and e["file"] is None
+    assert e["param"] == "alhpa" and e["line"] == 0 and e["file"] is None and e["here"] is False
     assert "no param 'alhpa'" in e["message"] and e["hint"] == "did you mean 'alpha'?"
     (e,) = post(client, text=text, params={"alpha": "half"})["errors"]
     assert e["param"] == "alpha" and "must be a number" in e["message"]
     # parse's own keyword arguments are not params: they cannot reach it from a request
     (e,) = post(client, text=text, params={"allow_outside": True})["errors"]
     assert e["param"] == "allow_outside" and "no param 'allow_outside'" in e["message"]
+
+
+def serving(folder, blocks: str):
+    """A client of the server on `folder`/net.cnn, beside `folder`/blocks.cnn holding `blocks`: (client, net.cnn)."""
+    folder.mkdir()
+    (folder / "blocks.cnn").write_text(blocks)
+    served = folder / "net.cnn"
+    served.write_text("input 4x4x2\n")
+    return TestClient(create_app(served)), served
+
+
+def test_an_error_in_a_used_file_is_not_here_and_its_call_is(tmp_path):
+    folder = tmp_path / "work"
+    client, served = serving(folder, "block inner(c) {\n  conv 1x1x{c}\n}\n")
+    (e,) = post(client, text='use "blocks.cnn"\ninput 4x4x2\ninner(0)\n')["errors"]  # a conv of 0 channels
+    # under `1x1x{c}`, after "  conv ": line 2, column 8 of blocks.cnn
+    assert (e["file"], e["line"], e["col"], e["here"]) == (str(folder / "blocks.cnn"), 2, 8, False)
+    assert [(n["file"], n["line"], n["col"], n["here"]) for n in e["notes"]] == [(str(served), 3, 1, True)]  # the call
+    (e,) = post(client, text='use "blocks.cnn"\ninput 4x4x2\ninnr(1)\n')["errors"]
+    assert (e["file"], e["line"], e["here"]) == (str(served), 3, True)  # the served file's name: here
+    bad = client.post("/api/render", json={"text": "input 8x8x3\nconb 3x3x4\n", "format": "svg"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["here"] is True
+
+
+def svg_colours(svg: str) -> set[str]:
+    """The fill and stroke colours an SVG uses."""
+    return set(re.findall(r'(?:fill|stroke)="(#[0-9a-f]{6}|white|black)"', svg))
+
+
+@pytest.mark.parametrize("diagram", ["graph", "volumes"])
+def test_the_dark_theme_draws_in_the_backends_dark_colours(client, diagram):
+    light, dark = (post(client, text=SMALL, diagram=diagram, source=False, theme=t)["svg"] for t in ("light", "dark"))
+    assert post(client, text=SMALL, diagram=diagram, source=False)["svg"] == light  # the default
+    for theme, svg in (("light", light), ("dark", dark)):
+        t = THEMES[theme]
+        wanted = {t.background, t.text, *t.families["conv"], *t.families["pool"]}
+        assert wanted <= svg_colours(svg), (theme, wanted - svg_colours(svg))
+    assert THEMES["dark"].background not in svg_colours(light) and THEMES["light"].families["conv"][0] not in \
+        svg_colours(dark)
+    image = client.post("/api/render", json={"text": SMALL, "diagram": diagram, "theme": "dark", "format": "svg"})
+    assert image.status_code == 200 and image.text == dark  # the download is the drawing shown
+
+
+def aspect(svg: str) -> float:
+    """The drawing's width / height, from its viewBox."""
+    _, _, w, h = (float(v) for v in re.search(r'viewBox="([^"]+)"', svg)[1].split())
+    return w / h
+
+
+@pytest.mark.parametrize("fit, ratio", [("16:9", 16 / 9), ("4:3", 4 / 3), ("1000x500", 2.0)])
+def test_fit_lays_the_graph_out_for_a_slide(client, fit, ratio):
+    text = (ARCHITECTURES / "resnet18.cnn").read_text()
+    svg = post(client, text=text, architecture="resnet18", source=False, fit=fit)["svg"]
+    assert aspect(svg) == pytest.approx(ratio, rel=0.01)
+    plain = post(client, text=text, architecture="resnet18", source=False, fit=None)["svg"]
+    assert aspect(plain) < 0.5  # a tall chain without the fit
+    assert svg != plain
 
 
 def test_slider_ranges_follow_the_documented_rule():
@@ -159,6 +219,9 @@ def test_slider_ranges_follow_the_documented_rule():
     (b'{"text": "", "depth": true}', "'depth'"), (b'{"text": "", "params": [1]}', "'params'"),
     (b'{"text": "", "params": {"alpha": NaN}}', "not JSON"), (b'{"text": "\\ud800"}', "not JSON"),
     (b"[" * 100_000, "not JSON"), (b'{"text": "", "architecture": "../../pyproject"}', "no shipped architecture"),
+    (b'{"text": "", "theme": "print"}', "'theme' must be one of light, dark"), (b'{"text": "", "theme": null}', "'theme'"),
+    (b'{"text": "", "fit": "16/9"}', "'fit': --fit must be a ratio"), (b'{"text": "", "fit": "0x5"}', "'fit'"),
+    (b'{"text": "", "fit": 1.5}', "'fit' must be null or"),
 ])
 def test_a_body_that_is_not_the_api_json_is_400(client, body, words):
     r = client.post("/api/analyze", content=body, headers={"content-type": "application/json"})
@@ -214,12 +277,7 @@ def test_static_files_and_no_path_traversal(client):
 
 def test_use_resolves_beside_the_served_file_and_never_outside(tmp_path):
     (tmp_path / "lib.cnn").write_text("block outer(c) { conv 1x1x{c} }\n")
-    folder = tmp_path / "work"
-    folder.mkdir()
-    (folder / "blocks.cnn").write_text("block inner(c) { conv 1x1x{c} }\n")
-    served = folder / "net.cnn"
-    served.write_text("input 4x4x2\n")
-    client = TestClient(create_app(served))
+    client, _ = serving(tmp_path / "work", "block inner(c) { conv 1x1x{c} }\n")
     inside = post(client, text='use "blocks.cnn"\ninput 4x4x2\ninner(3)\n', diagram="none", source=False)
     assert inside["ok"] and inside["stats"]["totals"]["params"] == 2 * 3 + 3
     for path in ("../lib.cnn", str(tmp_path / "lib.cnn")):

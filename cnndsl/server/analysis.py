@@ -25,6 +25,7 @@ from cnndsl.ir import Network
 
 DIAGRAMS = ("graph", "volumes", "none")
 IMAGES = ("svg", "png")
+THEMES = ("light", "dark")  # the page's two; the drawings' colours are the backends' themes of those names
 
 
 class BadRequest(ValueError):
@@ -36,7 +37,8 @@ class Request:
     """What `POST /api/analyze` takes. `depth`: block calls opened in the diagram (None: the CLI's
     defaults, `render`'s 0 and `stats`' 2 levels of table); the table then shows `depth + 1` levels,
     the same ones. `architecture`: the text is that shipped architecture's (opened from the menu),
-    so its `use "blocks/..."` lines resolve beside the shipped file."""
+    so its `use "blocks/..."` lines resolve beside the shipped file. `theme`: the drawing's colours
+    (`render --theme`); `fit`: a slide's shape, as `render --fit` takes it (None: no fit)."""
 
     text: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +47,8 @@ class Request:
     fold: bool = True
     source: bool = True
     architecture: str | None = None
+    theme: str = "light"
+    fit: str | None = None
 
     @classmethod
     def from_json(cls, body: Any) -> Request:
@@ -61,11 +65,20 @@ class Request:
                               ("depth", lambda v: v is None or _whole(v) and v >= 0, "null or a whole number >= 0"),
                               ("fold", lambda v: isinstance(v, bool), "true or false"),
                               ("source", lambda v: isinstance(v, bool), "true or false"),
-                              ("architecture", lambda v: v is None or isinstance(v, str), "null or a name")):
+                              ("architecture", lambda v: v is None or isinstance(v, str), "null or a name"),
+                              ("theme", lambda v: v in THEMES, f"one of {', '.join(THEMES)}"),
+                              ("fit", lambda v: v is None or isinstance(v, str), "null or a slide's shape")):
             if key in body and not ok(body[key]):
                 raise BadRequest(f"'{key}' must be {what}")
         if "text" not in body:
             raise BadRequest("'text' is missing")
+        if body.get("fit") is not None:
+            from cnndsl.backends.graphviz import parse_fit
+
+            try:
+                parse_fit(body["fit"])
+            except CnnError as err:
+                raise BadRequest(f"'fit': {err.message}") from None
         return cls(**body)
 
 
@@ -95,11 +108,11 @@ def analyze(request: Request, filename: str) -> dict:
                   "stats": stats_json(folded(stats, table_depth))}
         t1 = perf_counter()
         style = request.diagram
-        answer["svg"] = None if style == "none" else draw(net, style, "svg", request.depth, request.fold).decode()
+        answer["svg"] = None if style == "none" else draw(net, style, "svg", request).decode()
         t2 = perf_counter()
         answer["source"] = _source(net) if request.source else None
     except CnnError as err:
-        return {"ok": False, "errors": [error_json(err)]}
+        return {"ok": False, "errors": [error_json(err, filename)]}
     t3 = perf_counter()
     answer["timings"] = {"analyze_ms": _ms(t1 - t0), "diagram_ms": _ms(t2 - t1), "source_ms": _ms(t3 - t2)}
     return answer
@@ -128,14 +141,16 @@ def _source(net: Network) -> str:
     return emit(net)
 
 
-def draw(net: Network, style: str, fmt: str, depth: int | None, fold: bool) -> bytes:
+def draw(net: Network, style: str, fmt: str, request: Request) -> bytes:
     """`net` drawn in `style` (graph or volumes) as `fmt` bytes, as `cnndsl render --style STYLE`
-    draws it; `depth` None is render's default (0); `fold` applies to the graph style."""
-    options = {"depth": depth} if depth is not None else {}
+    draws it with `request`'s depth (None: render's default, 0), theme and fit; `fold` applies to the
+    graph style."""
+    options = dict(theme=request.theme, **{k: v for k, v in (("depth", request.depth), ("fit", request.fit))
+                                           if v is not None})
     if style == "graph":
         from cnndsl.backends.graphviz import render
 
-        return render(net, fmt, fold=fold, **options)
+        return render(net, fmt, fold=request.fold, **options)
     from cnndsl.backends.volumes import render
 
     return render(net, fmt, **options)
@@ -154,7 +169,7 @@ def image(request: Request, filename: str, fmt: str) -> bytes:
         raise BadRequest(f"'format' must be one of {', '.join(IMAGES)}")
     if request.diagram == "none":
         raise BadRequest("'diagram' must be graph or volumes to render an image")
-    return draw(parse_text(request.text, filename, request.params), request.diagram, fmt, request.depth, request.fold)
+    return draw(parse_text(request.text, filename, request.params), request.diagram, fmt, request)
 
 
 def stats_json(stats) -> dict:
@@ -211,13 +226,16 @@ def _round(x: float) -> float:
     return float(f"{x:.12g}") if math.isfinite(x) else x
 
 
-def error_json(err: CnnError) -> dict:
+def error_json(err: CnnError, filename: str) -> dict:
     """A `CnnError` as the API reports it: the 1-based position the CLI prints (0 for an error
-    without one, such as a bad param override, which names its `param`), message, hint, notes,
-    and `text`, the error exactly as the CLI renders it."""
+    without one, such as a bad param override, which names its `param`), `here` (the position is
+    in the text sent, parsed as `filename`, not in a file it `use`s), message, hint, notes (each
+    with its file and `here`), and `text`, the error exactly as the CLI renders it."""
     s = err.span
     return {"file": s.file if s else None, "line": s.line if s else 0, "col": s.col if s else 0,
             "end_line": s.end_line if s else 0, "end_col": s.end_col if s else 0,
+            "here": s is not None and s.file == filename,
             "message": err.message, "hint": err.hint, "param": err.param,
-            "notes": [{"line": n.line, "col": n.col, "message": text} for n, text in err.notes],
+            "notes": [{"file": n.file, "line": n.line, "col": n.col, "here": n.file == filename, "message": text}
+                      for n, text in err.notes],
             "text": err.render()}

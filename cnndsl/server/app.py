@@ -162,10 +162,11 @@ class Playground:
         body = await read_json(request)
         fmt = body.pop("format", "svg") if isinstance(body, dict) else None
         req = Request.from_json(body)
+        filename = self.filename(req)
         try:
-            data = await run_in_threadpool(image, req, self.filename(req), fmt)
+            data = await run_in_threadpool(image, req, filename, fmt)
         except CnnError as err:
-            return JSONResponse({"ok": False, "errors": [error_json(err)]}, 422)
+            return JSONResponse({"ok": False, "errors": [error_json(err, filename)]}, 422)
         return Response(data, media_type="image/svg+xml" if fmt == "svg" else "image/png")
 
 

@@ -17,7 +17,6 @@ const el = (tag, props = {}, ...children) => {
 
 const page = {
   name: "network", // the document's name, for the .cnn download
-  file: null, // the file name errors in the document carry (others are in files it `use`s)
   architecture: null, // the shipped architecture the document was opened from (its `use` lines resolve there)
   served: null, // GET /api/file's answer
   onServed: false, // the editor holds the served file: Ctrl+S writes it, edits on disk reload it
@@ -50,6 +49,8 @@ function request(extra = {}) {
     diagram: page.tab === "diagram" ? $("style").value : "none",
     depth: depth === "" ? null : Number(depth),
     fold: $("fold").checked,
+    fit: $("fit").value || null,
+    theme: document.documentElement.dataset.theme,
     source: page.tab === "source",
     architecture: page.architecture,
     ...extra,
@@ -96,7 +97,7 @@ function showGood(answer) {
 }
 
 function showErrors(doc, errors) {
-  editor.showErrors(doc, errors.filter(here));
+  editor.showErrors(doc, errors.filter((e) => e.here));
   document.body.classList.add("invalid"); // dims the last good figures
   $("errors").replaceChildren(...errors.map(errorItem));
   for (const input of $("params").querySelectorAll("input")) {
@@ -105,18 +106,19 @@ function showErrors(doc, errors) {
   setStatus(errors.length === 1 ? "1 error" : `${errors.length} errors`, "bad");
 }
 
-// Whether an error is in the document, not in a file it `use`s (the API names the file by its path).
-const here = (e) => e.file === null || e.file.split(/[\\/]/).pop() === page.file;
+// An error's or a note's place: LINE:COL in the document (`here`), else prefixed by the `use`d file's name.
+const place = (at) => at.here ? `${at.line}:${at.col}` : `${at.file.split(/[\\/]/).pop()}:${at.line}:${at.col}`;
 
 function errorItem(e) {
-  const where = e.line === 0 ? (e.param ? `param ${e.param}` : "error") : here(e) ? `${e.line}:${e.col}`
-    : `${e.file.split(/[\\/]/).pop()}:${e.line}:${e.col}`;
+  const where = e.line === 0 ? (e.param ? `param ${e.param}` : "error") : place(e);
   const item = el("li", { title: e.text },
     el("code", { className: "where" }, where), " ", el("span", { className: "message" }, e.message));
   if (e.hint) item.append(el("div", { className: "hint" }, `hint: ${e.hint}`));
-  for (const note of e.notes) item.append(el("div", { className: "note" }, `${note.line}:${note.col}: ${note.message}`));
+  for (const note of e.notes) {
+    item.append(el("div", { className: "note" }, `${place(note)}: ${note.message}`));
+  }
   Object.assign(item.dataset, { line: e.line, col: e.col });
-  if (e.line > 0 && here(e)) item.addEventListener("click", () => editor.select(e.line, e.col));
+  if (e.here) item.addEventListener("click", () => editor.select(e.line, e.col));
   return item;
 }
 
@@ -206,7 +208,6 @@ function open(text, name, onServed) {
   page.name = name.replace(/\.cnn$/, "");
   page.onServed = onServed;
   page.architecture = onServed ? null : page.name;
-  page.file = onServed ? page.served.name ?? "playground.cnn" : `${page.name}.cnn`;
   page.overrides = {};
   $("params").replaceChildren();
   delete $("params").dataset.shape;
@@ -328,7 +329,7 @@ function wire() {
   for (const button of document.querySelectorAll("[role=tab]")) {
     button.addEventListener("click", () => showTab(button.dataset.tab));
   }
-  for (const id of ["style", "depth", "fold"]) $(id).addEventListener("input", () => schedule(0));
+  for (const id of ["style", "depth", "fold", "fit"]) $(id).addEventListener("input", () => schedule(0));
   $("style").addEventListener("input", () => { $("fold").disabled = $("style").value === "volumes"; });
   $("zoom").addEventListener("change", zoom);
   $("open").addEventListener("change", () => {
@@ -344,7 +345,10 @@ function wire() {
   $("download-svg").addEventListener("click", () => downloadImage("svg"));
   $("download-png").addEventListener("click", () => downloadImage("png"));
   $("download-py").addEventListener("click", downloadSource);
-  $("theme").addEventListener("click", () => setTheme(document.documentElement.dataset.theme !== "dark"));
+  $("theme").addEventListener("click", () => {
+    setTheme(document.documentElement.dataset.theme !== "dark");
+    schedule(0); // the diagram is drawn in the theme's colours
+  });
   $("presentation").addEventListener("click", () =>
     setPresentation(!document.documentElement.classList.contains("presentation")));
   document.addEventListener("keydown", (event) => {
