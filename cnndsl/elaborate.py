@@ -115,6 +115,9 @@ def check_label(label: S.Word, written: str | None = None) -> None:
     if t in RESERVED:
         raise CnnError(f"'{t}' is reserved (it is an attribute of torch.nn.Module)", label.span,
                        f"choose another name, like '{t}_'")
+    if t == "input":  # only quoted: unquoted, `input` is the input line's keyword
+        raise CnnError("'input' is reserved: `from input` and `upsample to input` read the network's input",
+                       label.span, "choose another name, like 'input_'")
 
 
 def check_indices(stmts, visible: dict[str, str]) -> None:

@@ -375,6 +375,7 @@ def test_quoted_labels_state_dict_and_emitted_source(tmp_path):
     ('"-x": relu', 1, "'-x' is not a valid label"),
     ('foo-bar: relu', 1, "'foo-bar' is not a valid label"),
     ('"forward": relu', 1, "'forward' is reserved"),
+    ('"input": relu; upsample to input', 1, "'input' is reserved"),  # it would hide the network's input
     ('relu; relu; "1": relu', 13, 'the position "1" comes after position 1'),
 ])
 def test_quoted_label_errors(text, col, message):
