@@ -39,11 +39,11 @@ from typing import Any
 from cnndsl.backends.graphviz import FONT, THEMES, Theme, check_common, checked_options, find_row, parse_fit
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape, fmt_shape
+from cnndsl.layers.base import ACTIVATIONS
 
 FORMATS = ("svg", "png", "pdf", "tex")
 FLOOR, SPATIAL, CHANNEL, BAR_FLOOR, BAR = 8.0, 14.0, 5.0, 8.0, 9.0
 GAP, FAN, ARC, TEXT, SMALL = 26.0, 34.0, 10.0, 13.0, 11.0
-FOLDED = ("norm", "act", "other", "attention")  # families drawn as a word under the box before them
 CONVERT_HINT = ("install librsvg's converter: `apt-get install librsvg2-bin` (Debian/Ubuntu), `brew install librsvg` "
                 "(macOS); `-o FILE.svg` and `-o FILE.tex` work without it")
 
@@ -63,41 +63,6 @@ def bar(n: int) -> float:
 def text_width(text: str, size: float) -> float:
     """An estimate, the same everywhere (no font metrics): wide glyphs (Hangul, CJK) count double."""
     return sum(size * (1.0 if ord(ch) >= 0x1100 else 0.58) for ch in text)
-
-
-def words(n: Node, x: Shape, y: Shape) -> str:
-    """What a figure writes under a layer: `3x3 conv, 64 /2`, `max pool 3x3 /2`, `fc 4096`."""
-    stride = getattr(n, "stride", (1, 1))
-    s = f" /{stride[0]}" if stride[0] > 1 else ""
-    k = "x".join(map(str, getattr(n, "kernel", ())))
-    if n.kind == "convtranspose":
-        return n.words(x, y)[0]
-    if n.family == "conv":
-        depthwise = n.kind == "dwconv" or getattr(n, "groups", 1) == x[2] == y[2] > 1
-        groups = getattr(n, "groups", 1)
-        return f"{k} depthwise{s}" if depthwise else f"{k} conv, {y[2]}{f', {groups} groups' if groups > 1 else ''}{s}"
-    if n.kind in ("maxpool", "avgpool"):
-        return f"{n.kind[:3]} pool {k}{s}"
-    if n.kind == "gap":
-        return "global avg pool"
-    if n.family == "fc":
-        return f"fc {y[-1]}"
-    return n.describe()
-
-
-def folded(n: Node) -> list[str]:
-    """The words of what folds into the box before: `BN`, `ReLU` (a fused conv's tail too)."""
-    if n.kind == "identity":
-        return []
-    if n.family in FOLDED and not getattr(n, "fn", None):
-        return [{"bn": "BN", "lrn": "LRN", "se": f"SE r={getattr(n, 'r', '')}"}.get(n.kind, n.describe())]
-    name = getattr(n, "fn", None) or getattr(n, "act", None)
-    return [*(["BN"] if getattr(n, "bn", False) is True else []), *([_act(name)] if isinstance(name, str) else [])]
-
-
-def _act(fn: str) -> str:
-    return {"relu": "ReLU", "relu6": "ReLU6", "tanh": "tanh", "sigmoid": "sigmoid", "silu": "SiLU",
-            "gelu": "GELU", "hardswish": "h-swish", "leakyrelu": "LeakyReLU", "softmax": "softmax"}.get(fn, fn)
 
 
 # ---------------------------------------------------------------- the drawing: plain shapes
@@ -399,7 +364,7 @@ class Residual(Element):
     def __init__(self, body: Seq, projection: str | None, act: str | None = None):
         super().__init__()
         self.body, self.projection, self.plus = body, projection, Sym("+")
-        self.plus.extra = [_act(act)] if act else []
+        self.plus.extra = [ACTIVATIONS[act].module] if act else []
 
     def measure(self) -> None:
         self.body.measure()
@@ -574,13 +539,14 @@ class Builder:
         """A layer (a one-layer block call too, in the layer's words) draws its output; others fold."""
         if n.kind == "from":  # a branch from an earlier tensor: drawn as that tensor, named
             return [self.vol(row.output, "other", [n.describe()], n.kind)]
+        main, *fused = n.words(row.input, row.output)  # the layer's own words, as the graph style writes them
         if n.family in ("conv", "pool", "fc"):
             kernel = n.kernel if n.family == "conv" else None
-            v = self.vol(row.output, n.family, [words(n, row.input, row.output)], n.kind, kernel)
-            v.extra = folded(n)
+            v = self.vol(row.output, n.family, [main], n.kind, kernel)
+            v.extra = fused
             return [v]
-        if self.last is not None:
-            self.last.extra.extend(folded(n))
+        if self.last is not None and n.kind != "identity":
+            self.last.extra.extend([main, *fused])
         return []
 
     def sequence(self, n: Node, level: int, before: list[Element]) -> list[Element]:
@@ -612,7 +578,7 @@ class Builder:
         out = self.rows[id(n)].output
         join = self.vol(out, "combinator", [n.kind], n.kind) if n.kind == "concat" else Sym(n.symbol[0])
         if n.act:
-            join.extra.append(_act(n.act))
+            join.extra.append(ACTIVATIONS[n.act].module)
         self.last = join
         return [Parallel(branches, join)]
 
