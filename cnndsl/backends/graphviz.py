@@ -32,7 +32,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape, fmt_shape
@@ -173,17 +173,8 @@ class Recorder:
     """Walks the IR once (in the order `analyze` does) and records what to draw."""
 
     def __init__(self, network: Network, opts: Options):
-        from cnndsl.passes.shapes import analyze
-
         self.opts = opts
-        rows = analyze(network).rows
-        self.rows = {id(r.node): r for r in rows}
-        body, x, level = network.body, tuple(network.input), 0
-        title = opts.title if opts.title is not None else network.title or network.name
-        if opts.focus is not None:  # the one statement, opened one level more than asked
-            row = find_row(rows, opts.focus, network)
-            body, x, level = (row.node,), row.input, -1
-            title = opts.title if opts.title is not None else f"{title}: {row.path}"
+        self.rows, body, x, level, title = Start.of(network, opts)
         self.diagram = Diagram(title=title, rankdir=opts.rankdir)
         self.clusters = [self.diagram.root]
         self.taps: list[dict[str, list[Tail]]] = [{}]
@@ -391,6 +382,30 @@ class Recorder:
 
 DRAW = {"sequence": Recorder.sequence, "residual": Recorder.residual, "join": Recorder.joined,
         "aux": Recorder.aux_head, "repeat": Recorder.repeat}
+
+
+class Start(NamedTuple):
+    """Where a drawing's walk begins (both styles): the analysis rows by node, the statements, their
+    input and level (-1 under `focus`: the one statement, opened one level more than asked), and
+    the title."""
+
+    rows: dict[int, Any]
+    body: tuple
+    input: Shape
+    level: int
+    title: str
+
+    @classmethod
+    def of(cls, network: Network, opts) -> Start:
+        from cnndsl.passes.shapes import analyze
+
+        rows = analyze(network).rows
+        by_node = {id(r.node): r for r in rows}
+        title = opts.title if opts.title is not None else network.title or network.name
+        if opts.focus is None:
+            return cls(by_node, network.body, tuple(network.input), 0, title)
+        row = find_row(rows, opts.focus, network)
+        return cls(by_node, (row.node,), row.input, -1, opts.title if opts.title is not None else f"{title}: {row.path}")
 
 
 def find_row(rows, focus: str, network: Network):

@@ -36,7 +36,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnndsl.backends.graphviz import FONT, THEMES, Theme, check_common, checked_options, find_row, parse_fit
+from cnndsl.backends.graphviz import FONT, THEMES, Start, Theme, check_common, checked_options, parse_fit
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape, fmt_shape
 from cnndsl.layers.base import ACTIVATIONS
@@ -474,17 +474,8 @@ class Builder:
     """Walks the IR once and builds the elements: one method per combinator form (`DRAW`)."""
 
     def __init__(self, network: Network, opts: Options):
-        from cnndsl.passes.shapes import analyze
-
         self.opts = opts
-        rows = analyze(network).rows
-        self.rows = {id(r.node): r for r in rows}
-        body, x, level = network.body, tuple(network.input), 0
-        self.title = opts.title if opts.title is not None else network.title or network.name
-        if opts.focus is not None:  # the one statement, opened one level more than asked
-            row = find_row(rows, opts.focus, network)
-            body, x, level = (row.node,), row.input, -1
-            self.title = opts.title if opts.title is not None else f"{self.title}: {row.path}"
+        self.rows, body, x, level, self.title = Start.of(network, opts)
         self.aux = 0
         self.last: Vol | Sym | None = None  # where a norm or an activation after it folds
         self.taps: list[dict[str, Element]] = [{}]
