@@ -234,12 +234,10 @@ class Walk:
                 self.r, self.j, self.g, self.d = state
             y = node.shape_to(x, shape)
             k, s = node.rf_to(x, y)
+            p, m = node.params(x), node.macs(x, y)
+            f, act = node.flops(x, y) + 2 * m, math.prod(y) * node.parts()
         else:
-            y = node.shape(x)
-            k, s = node.rf(x)
-        p, m = node.params(x), node.macs(x, y)
-        f = node.flops(x, y) + 2 * m
-        act = math.prod(y) * node.parts()
+            y, k, s, p, m, f, act = figures(node, x)
         if len(y) != 3 or (node.family == "pool" and y[:2] == (1, 1) and k >= x[0] > 1):
             self.g = True  # flat, or a global pooling
         elif not self.g:
@@ -256,6 +254,32 @@ class Walk:
         if node.name:
             self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d, node)
         return y
+
+
+_FIGURES: dict[tuple, tuple] = {}  # (kind, fields, input) -> figures: layers repeat (blocks, repeats, edits)
+_PLACE = frozenset({"name", "span", "call"})  # where a node is, not what it computes
+
+
+def figures(node: Node, x: Shape) -> tuple:
+    """A layer's (output, kernel extent, stride, params, MACs, FLOPs, activations) on input `x`,
+    remembered: they are a pure function of the layer's kind, its fields and `x` (not of its name or
+    position), and a network repeats a few layers many times."""
+    try:
+        key = (type(node), x, *[v for k, v in node.__dict__.items() if k not in _PLACE])
+        hit = _FIGURES.get(key)
+    except TypeError:  # a field that is not hashable: compute, do not remember
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    y = node.shape(x)
+    k, s = node.rf(x)
+    p, m = node.params(x), node.macs(x, y)
+    out = (y, k, s, p, m, node.flops(x, y) + 2 * m, math.prod(y) * node.parts())
+    if key is not None:
+        if len(_FIGURES) >= 4096:
+            _FIGURES.clear()
+        _FIGURES[key] = out
+    return out
 
 
 def exact(v: int | Fraction) -> int | float:
