@@ -2,8 +2,9 @@
 weights (tests/data/zoo/families.json, copied from torchvision 0.29.1's source; see its README): each
 torchvision builder is one shipped file at some `--set` values, its parameter count equals the published
 `num_params` exactly and its multiply-adds, at the resolution the published `_ops` is measured at, round
-to the published figure. The catalog of published weights (`architectures/weights.json`) names the
-same URLs and sha256 prefixes as torchvision."""
+to the published figure; where torchvision's figures count an auxiliary head the shipped network leaves
+out (or the reverse), the head is counted by hand. The catalog of published weights
+(`architectures/weights.json`) names the same URLs and sha256 prefixes as torchvision."""
 
 from __future__ import annotations
 
@@ -115,8 +116,8 @@ NOT_SHIPPED = {
     # torchvision builds these with aux_logits=True for its weights and counts AuxLogits (InceptionAux(768)):
     # a 1x1 convolution to 128, a 5x5 to 768, a linear layer to 1000; not run in eval, so no MACs
     "inception_v3": (inception_aux(768, [(1, 768, 128), (5, 128, 768)], [(768, 1000)]), 0),
-    # googlenet's weights drop aux1 and aux2 (InceptionAux(512), (528)): 1x1 convolution to 128, linear
-    # 2048 -> 1024 -> 1000), which the shipped network keeps for training
+    # googlenet's weights drop aux1 and aux2 (InceptionAux(512) and InceptionAux(528): a 1x1 convolution to
+    # 128, linear layers 2048 -> 1024 -> 1000), which the shipped network keeps for training
     "googlenet": (-inception_aux(512, [(1, 512, 128)], [(2048, 1024), (1024, 1000)])
                   - inception_aux(528, [(1, 528, 128)], [(2048, 1024), (1024, 1000)]), 0),
     # the COCO weights are built with aux_loss=True: an FCNHead(1024, 21) on layer3
