@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its test cli
 
 from conftest import ARCHITECTURES, REFERENCE, ROOT
 
+import cnndsl
 from cnndsl.backends.graphviz import THEMES
 from cnndsl.cli import main
 from cnndsl.server.analysis import Request, analyze, span
@@ -196,6 +197,16 @@ def test_fit_lays_the_graph_out_for_a_slide(client, fit, ratio):
     plain = post(client, text=text, architecture="resnet18", source=False, fit=None)["svg"]
     assert aspect(plain) < 0.5  # a tall chain without the fit
     assert svg != plain
+
+
+def test_a_layout_over_the_limit_is_an_error_not_a_held_thread(client, monkeypatch):
+    # the limit is the server's: the same drawing has none on the command line
+    monkeypatch.setattr("cnndsl.server.analysis.LAYOUT_SECONDS", 1e-9)
+    r = post(client, text="input 8x8x3\nconv 3x3x4\n", source=False)
+    assert r["ok"] is False
+    assert r["errors"][0]["message"] == "laying out the diagram took over 1e-09 s"
+    assert r["errors"][0]["hint"].startswith("draw fewer levels")
+    assert cnndsl.to_svg(cnndsl.parse("input 8x8x3\nconv 3x3x4\n")).lstrip().startswith("<?xml")
 
 
 def test_slider_ranges_follow_the_documented_rule():

@@ -30,6 +30,8 @@ import html
 import math
 import re
 import shutil
+import subprocess
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -682,9 +684,7 @@ def to_dot(network: Network, **kwargs: Any) -> str:
 
 def _size(dot: str) -> tuple[float, float]:
     """The laid-out drawing's width and height in inches, pad included (`dot -Tplain`)."""
-    import graphviz
-
-    first = graphviz.Source(dot).pipe(format="plain").split(b"\n", 1)[0].split()
+    first = _dot(dot, "plain").split(b"\n", 1)[0].split()
     pad = [float(v) for v in re.search(r'pad="([\d.]+),([\d.]+)"', dot).groups()]
     return float(first[2]) + 2 * pad[0], float(first[3]) + 2 * pad[1]
 
@@ -694,20 +694,34 @@ def has_dot() -> bool:
     return shutil.which("dot") is not None
 
 
+# The longest `dot` may take to lay out one drawing, in seconds; None: no limit (the command line). The
+# playground's server sets it for its worker threads, so a huge program cannot hold one for minutes.
+LAYOUT_SECONDS: ContextVar[float | None] = ContextVar("LAYOUT_SECONDS", default=None)
+
+
 def pipe(dot: str, fmt: str) -> bytes:
     """Run `dot -T<fmt>` on DOT text; a missing `dot` is a CnnError saying how to install Graphviz."""
-    import graphviz
-
     if fmt not in FORMATS or fmt == "dot":
         raise CnnError(f"cannot render to '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
-    renderer = "cairo" if fmt in ("png", "pdf") else None
+    return _dot(dot, f"{fmt}:cairo" if fmt in ("png", "pdf") else fmt)
+
+
+def _dot(dot: str, target: str) -> bytes:
+    """`dot -T<target>` on DOT text, within `LAYOUT_SECONDS`."""
+    seconds = LAYOUT_SECONDS.get()
     try:
-        return graphviz.Source(dot).pipe(format=fmt, renderer=renderer)
-    except graphviz.ExecutableNotFound:
-        raise CnnError(f"Graphviz's `dot` program is needed to render {fmt.upper()} but was not found on PATH",
-                       hint=INSTALL_HINT) from None
-    except graphviz.CalledProcessError as exc:  # pragma: no cover - a bug in the DOT we wrote
+        done = subprocess.run(["dot", f"-T{target}"], input=dot.encode("utf-8"), capture_output=True,
+                              timeout=seconds, check=True)
+    except FileNotFoundError:
+        raise CnnError(f"Graphviz's `dot` program is needed to render {target.split(':')[0].upper()} but was not "
+                       "found on PATH", hint=INSTALL_HINT) from None
+    except subprocess.TimeoutExpired:
+        raise CnnError(f"laying out the diagram took over {seconds:g} s",
+                       hint="draw fewer levels (a smaller depth, blocks folded) or render it with `cnndsl render`") \
+            from None
+    except subprocess.CalledProcessError as exc:  # pragma: no cover - a bug in the DOT we wrote
         raise CnnError(f"`dot` failed: {exc.stderr.decode(errors='replace').strip()}") from None
+    return done.stdout
 
 
 def to_svg(network: Network, **kwargs: Any) -> str:

@@ -141,19 +141,26 @@ def _source(net: Network) -> str:
     return emit(net)
 
 
+LAYOUT_SECONDS = 10.0  # the most Graphviz may take for one drawing: a worker thread is not held for minutes
+
+
 def draw(net: Network, style: str, fmt: str, request: Request) -> bytes:
     """`net` drawn in `style` (graph or volumes) as `fmt` bytes, as `cnndsl render --style STYLE`
     draws it with `request`'s depth (None: render's default, 0), theme and fit; `fold` applies to the
-    graph style."""
+    graph style. A layout over `LAYOUT_SECONDS` is a CnnError saying to draw fewer levels."""
+    from cnndsl.backends import graphviz
+
     options = dict(theme=request.theme, **{k: v for k, v in (("depth", request.depth), ("fit", request.fit))
                                            if v is not None})
-    if style == "graph":
-        from cnndsl.backends.graphviz import render
+    limit = graphviz.LAYOUT_SECONDS.set(LAYOUT_SECONDS)
+    try:
+        if style == "graph":
+            return graphviz.render(net, fmt, fold=request.fold, **options)
+        from cnndsl.backends.volumes import render
 
-        return render(net, fmt, fold=request.fold, **options)
-    from cnndsl.backends.volumes import render
-
-    return render(net, fmt, **options)
+        return render(net, fmt, **options)
+    finally:
+        graphviz.LAYOUT_SECONDS.reset(limit)
 
 
 def image(request: Request, filename: str, fmt: str) -> bytes:
