@@ -376,8 +376,9 @@ FORBIDDEN_ATTRS = {("pickle", "load"), ("pickle", "loads"), ("marshal", "loads")
 # `cnndsl verify --against package.module:function` imports the PyTorch module the user names on the
 # command line (their own code, never text from a .cnn file or a web request): the one computed import
 USER_IMPORTS = {"cnndsl/backends/verify.py"}
-# PNG and PDF volume drawings: librsvg's `rsvg-convert` with a fixed argument list (no shell), the SVG on stdin
-CONVERTERS = {"cnndsl/backends/volumes.py"}
+# Programs run with a fixed argument list (no shell), the drawing on stdin: Graphviz's `dot` for the graph
+# style, librsvg's `rsvg-convert` for PNG and PDF volume drawings
+CONVERTERS = {"cnndsl/backends/graphviz.py", "cnndsl/backends/volumes.py"}
 
 
 def test_package_never_evaluates_text():
