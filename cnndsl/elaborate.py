@@ -30,7 +30,7 @@ from cnndsl.expr import Number, evaluate, format_number, free_names, unparse
 from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, checked, parse_dims, whole
 from cnndsl.layers import REGISTRY
 from cnndsl.layers.blocks import Group, Repeat
-from cnndsl.source import Span, gc_paused, point, shipped
+from cnndsl.source import Memo, Span, gc_paused, point, shipped
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000
@@ -454,8 +454,7 @@ class Elaborator:
             self.call_stack.pop()
 
 
-_DECODED: dict[tuple, dict] = {}  # (keyword, its arguments' keys and values) -> the node's fields
-MAX_DECODED = 4096
+_DECODED = Memo()  # (keyword, its arguments' keys and values) -> the node's fields
 
 
 def decoded(cls: type[Node], kw: str, opts: list[Opt], span: Span) -> dict:
@@ -465,12 +464,7 @@ def decoded(cls: type[Node], kw: str, opts: list[Opt], span: Span) -> dict:
     are not remembered). The fields are shared between nodes: never mutate them."""
     key = (kw, *[(o.key, o.value) for o in opts])
     fields = _DECODED.get(key)
-    if fields is None:
-        fields = cls.decode(kw, opts, span)
-        if len(_DECODED) >= MAX_DECODED:
-            _DECODED.clear()
-        _DECODED[key] = fields
-    return fields
+    return _DECODED.keep(key, cls.decode(kw, opts, span)) if fields is None else fields
 
 
 @functools.lru_cache(maxsize=64)

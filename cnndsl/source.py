@@ -86,3 +86,20 @@ def gc_paused():
     finally:
         if was:
             gc.enable()
+
+
+class Memo(dict):
+    """A process-wide table of results of a pure function, for what a warm process (the
+    playground) meets again on every edit; emptied when it reaches `most` entries, so it stays
+    small whatever programs come. Reads and writes are single dict operations: threads may share it."""
+
+    def __init__(self, most: int = 4096):
+        super().__init__()
+        self.most = most
+
+    def keep(self, key, value):
+        """Remember `value` under `key`; returns `value`."""
+        if len(self) >= self.most:
+            self.clear()
+        self[key] = value
+        return value

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.ir import Network, Node, Shape
-from cnndsl.source import gc_paused
+from cnndsl.source import Memo, gc_paused
 
 
 WEIGHTED = ("conv", "fc")  # the layer families papers count in a network's depth
@@ -219,9 +219,7 @@ class Walk:
         row["activations"] = own_act + sum(c["activations"] for c in counted)
         r, j, g, _ = end or (self.r, self.j, self.g, self.d)
         row["rf"], row["jump"] = (None, None) if g else (exact(r), exact(j))
-        if node.name:
-            self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d, node)
-        return y
+        return self.tap(node, y)
 
     def leaf(self, node: Node, x: Shape, parent: _Frame | None) -> Shape:
         """A layer's row (most rows are layers: one dict made at once)."""
@@ -233,9 +231,7 @@ class Walk:
                 x = shape
                 self.r, self.j, self.g, self.d = state
             y = node.shape_to(x, shape)
-            k, s = node.rf_to(x, y)
-            p, m = node.params(x), node.macs(x, y)
-            f, act = node.flops(x, y) + 2 * m, math.prod(y) * node.parts()
+            y, k, s, p, m, f, act = measure(node, x, y, *node.rf_to(x, y))
         else:
             y, k, s, p, m, f, act = figures(node, x)
         if len(y) != 3 or (node.family == "pool" and y[:2] == (1, 1) and k >= x[0] > 1):
@@ -251,12 +247,16 @@ class Walk:
             "rf": None if g else exact(self.r), "jump": None if g else exact(self.j), "aux": self.aux > 0,
             "own_params": p, "own_macs": m, "own_flops": f, "own_activations": act,
             "parent": parent.index if parent else None, "ref": ref})
+        return self.tap(node, y)
+
+    def tap(self, node: Node, y: Shape) -> Shape:
+        """Keep a labeled node's output and the walk's state there (for `from LABEL`); returns `y`."""
         if node.name:
             self.taps[-1][node.name] = (y, self.r, self.j, self.g, self.d, node)
         return y
 
 
-_FIGURES: dict[tuple, tuple] = {}  # (kind, fields, input) -> figures: layers repeat (blocks, repeats, edits)
+_FIGURES = Memo()  # (kind, fields, input) -> figures: layers repeat (blocks, repeats, edits)
 _PLACE = frozenset({"name", "span", "call"})  # where a node is, not what it computes
 
 
@@ -272,14 +272,14 @@ def figures(node: Node, x: Shape) -> tuple:
     if hit is not None:
         return hit
     y = node.shape(x)
-    k, s = node.rf(x)
+    out = measure(node, x, y, *node.rf(x))
+    return out if key is None else _FIGURES.keep(key, out)
+
+
+def measure(node: Node, x: Shape, y: Shape, k, s) -> tuple:
+    """`figures`' tuple for a layer whose output `y` and receptive-field step (`k`, `s`) are known."""
     p, m = node.params(x), node.macs(x, y)
-    out = (y, k, s, p, m, node.flops(x, y) + 2 * m, math.prod(y) * node.parts())
-    if key is not None:
-        if len(_FIGURES) >= 4096:
-            _FIGURES.clear()
-        _FIGURES[key] = out
-    return out
+    return y, k, s, p, m, node.flops(x, y) + 2 * m, math.prod(y) * node.parts()
 
 
 def exact(v: int | Fraction) -> int | float:
