@@ -69,7 +69,7 @@ def analyze(network: Network):
 
 def stats(network: Network):
     """Exact params, MACs, flops, activations and receptive field of `network`, computed
-    statically (nothing is built or run). Returns a `cnndsl.stats.Stats` Pydantic model."""
+    statically (nothing is built or run). Returns a `cnndsl.stats.Stats` record."""
     from cnndsl.stats import compute
 
     return compute(network)

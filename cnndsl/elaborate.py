@@ -27,7 +27,8 @@ from pathlib import Path
 from cnndsl import syntax as S
 from cnndsl.errors import CnnError, did_you_mean
 from cnndsl.expr import Number, evaluate, format_number, free_names, unparse
-from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, checked, parse_dims, whole
+from cnndsl.ir import BlockCall, Formal, Network, Node, Opt, parse_dims, whole
+from cnndsl.record import checked
 from cnndsl.layers import REGISTRY
 from cnndsl.layers.blocks import Group, Repeat
 from cnndsl.source import Memo, Span, gc_paused, point, shipped

@@ -1,4 +1,5 @@
-"""The IR: frozen Pydantic nodes, one class per layer kind, each carrying its source span.
+"""The IR: frozen records (`cnndsl.record`, validated by Pydantic where they enter from outside), one
+class per layer kind, each carrying its source span.
 
 A node's `name` is its PyTorch module name inside its parent (a label, or its position like
 `nn.Sequential`); `""` marks a node with no module of its own (a `repeat`, or a group labeled
@@ -9,11 +10,10 @@ module holds what they share.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from cnndsl.errors import CnnError
+from cnndsl.record import Field, Record
 from cnndsl.source import Span
 
 # (H, W, C) for feature maps, (N,) after flatten / fc.
@@ -103,40 +103,17 @@ def _shown(value: int | float) -> str:
     return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
 
 
-M = TypeVar("M", bound=BaseModel)
-_FIELDS: dict[type, dict[str, Any]] = {}
-_new, _set = object.__new__, object.__setattr__
-
-
-def checked(cls: type[M], **values: Any) -> M:
-    """`cls(**values)` for values the compiler has already checked and typed exactly (the
-    elaborator's decoders, the shape pass), without Pydantic's validation: a several times
-    faster construction, and no schema is built. What enters from outside (`Network(...)`,
-    `Network.model_validate_json`) is validated as usual; the models build their schemas on
-    that first use (`defer_build`)."""
-    defaults = _FIELDS.get(cls)
-    if defaults is None:  # the fields in declared order (the JSON order), with their defaults
-        defaults = _FIELDS[cls] = {n: f.get_default() for n, f in cls.model_fields.items()}
-    obj = _new(cls)
-    _set(obj, "__dict__", {**defaults, **values})
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
-
-
-class Formal(BaseModel):
+class Formal(Record):
     """One formal argument of a block: its name, and its default as written (`None`: required).
     `value` is the default's value when it is a constant (no names in it), else `None`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     default: str | None = None
     value: Union[int, float, None] = None
 
 
-class BlockCall(BaseModel):
+class BlockCall(Record):
     """What a block call made a node from: the block, its formals, and the arguments bound to
     them (values, by formal name, in the order of the formals; defaults included). `given` names
     the arguments the call wrote, positional ones first, in the order written.
@@ -146,7 +123,6 @@ class BlockCall(BaseModel):
     given=("c", "s"), keywords=1)`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     block: str
     formals: tuple[Formal, ...] = ()
@@ -174,14 +150,13 @@ class BlockCall(BaseModel):
         return f"{self.block}({', '.join(f.name if f.default is None else f'{f.name}={f.default}' for f in self.formals)})"
 
 
-class Node(BaseModel):
+class Node(Record):
     """Base of every IR node.
 
     Subclasses declare `kind` (a `Literal` tag, the JSON discriminator) and `keywords` (the
     statement words that make them). The registry in `cnndsl.layers` is computed from them.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     keywords: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = "other"  # conv, pool, norm, act, fc, combinator: for tables and colors
@@ -274,10 +249,9 @@ if TYPE_CHECKING:  # resolved by cnndsl.layers once every node kind exists
     Body = tuple[Node, ...]
 
 
-class Network(BaseModel):
+class Network(Record):
     """A whole elaborated program."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     title: str | None = None  # a display title for diagrams (`network resnet50 "레즈넷-50"`), any Unicode

@@ -1,7 +1,7 @@
 """`cnndsl.stats(network)`: what an architecture costs, computed statically from the IR.
 
 The figures come from one walk (`cnndsl.passes.shapes.analyze`); this module gives them a stable,
-documented shape: the `Stats` Pydantic model, whose JSON is exactly what `cnndsl stats --json`
+documented shape: the `Stats` record (`cnndsl.record`), whose JSON is exactly what `cnndsl stats --json`
 prints. Nothing is built or run, and torch is never imported. The conventions are in
 `CONVENTION` (and docs/stats.md).
 
@@ -14,10 +14,8 @@ Example:
 
 from __future__ import annotations
 
-
-from pydantic import BaseModel, ConfigDict
-
-from cnndsl.ir import Network, checked
+from cnndsl.ir import Network
+from cnndsl.record import Record, checked
 
 MB = 1_000_000  # bytes in a megabyte, as torchinfo and most papers count it
 
@@ -42,10 +40,8 @@ CONVENTION: dict[str, str] = {
 }
 
 
-class Memory(BaseModel):
+class Memory(Record):
     """Bytes / 10^6 of a tensor count at three precisions."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)  # schema built on first validation or dump
 
     fp32: float
     fp16: float
@@ -56,11 +52,9 @@ class Memory(BaseModel):
         return checked(cls, fp32=elements * 4 / MB, fp16=elements * 2 / MB, int8=elements / MB)
 
 
-class LayerStats(BaseModel):
+class LayerStats(Record):
     """One node's row: `name` is its PyTorch module name (`layer1.0.conv`); a combinator's figures
     include its children; `aux` rows belong to an auxiliary head (not in the eval-mode totals)."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     kind: str
@@ -77,10 +71,8 @@ class LayerStats(BaseModel):
     aux: bool = False
 
 
-class Stats(BaseModel):
+class Stats(Record):
     """Exact figures of a network; `model_dump_json()` is what `cnndsl stats --json` prints."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     network: str
     input: list[int]

@@ -1,4 +1,4 @@
-"""The elaborator builds IR nodes without Pydantic's validation (`cnndsl.ir.checked`): its values
+"""The elaborator builds IR nodes without Pydantic's validation (`cnndsl.record.checked`): its values
 must be exactly what validation would have made, and whatever enters from outside (nodes and
 networks a user builds, JSON) is still validated."""
 

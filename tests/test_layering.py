@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cnndsl"
-EARLY = ("syntax", "elaborate", "ir", "expr", "source", "errors", "layers", "passes")
+EARLY = ("syntax", "elaborate", "ir", "record", "expr", "source", "errors", "layers", "passes")
 LATE = ("cnndsl.backends", "cnndsl.commands", "cnndsl.cli")
 TORCH_AT_TOP = {"backends/torch_module.py", "backends/torch_source.py", "backends/runtime.py"}
 # deliberate lazy imports of a later stage, inside a function: (file, imported module)
@@ -80,6 +80,17 @@ def test_only_the_torch_backend_imports_torch_at_module_level():
             continue
         for name, line in imports(tree, top_only=True):
             if name == "torch" or name.startswith("torch."):
+                bad.append(f"cnndsl/{rel}:{line} imports {name} at module level")
+    assert not bad, "\n".join(bad)
+
+
+def test_pydantic_is_imported_only_where_something_is_validated():
+    """The IR and `Stats` are records (`cnndsl.record`): Pydantic is imported when a record from
+    outside is validated, never at module level, so `cnndsl stats` and `check` do not pay for it."""
+    bad = []
+    for rel, tree in modules():
+        for name, line in imports(tree, top_only=True):
+            if name.split(".")[0] in ("pydantic", "pydantic_core"):
                 bad.append(f"cnndsl/{rel}:{line} imports {name} at module level")
     assert not bad, "\n".join(bad)
 

@@ -1,15 +1,13 @@
 """The layer registry: computed from the `Node` subclasses, never kept by hand.
 
 `REGISTRY` maps each statement keyword to its class (a duplicate keyword fails at import);
-`AnyNode` is the tagged union of every kind, discriminated by `kind`.
+`AnyNode` is the union of every kind (its Pydantic schema is discriminated by `kind`).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Union
-
-from pydantic import Field
+from typing import Union
 
 from cnndsl.ir import Network, Node
 from cnndsl.layers import (  # noqa: F401  (registers)
@@ -38,11 +36,11 @@ for _cls in _concrete(Node):
             raise TypeError(f"keyword {_kw!r} is claimed by {REGISTRY[_kw].__name__} and {_cls.__name__}")
         REGISTRY[_kw] = _cls
 
-AnyNode = Annotated[Union[tuple(KINDS.values())], Field(discriminator="kind")]  # type: ignore[misc]
+AnyNode = Union[tuple(KINDS.values())]  # type: ignore[misc]
 
 # `Body`, a tuple of any nodes, is a forward reference in the modules of `Network` and of the
-# containers. The models build their schemas on first use (`defer_build`: importing cnndsl builds
-# none), resolving it there.
+# containers, resolved when a record is first validated (`cnndsl.record`: importing cnndsl builds no
+# schema).
 for _cls in (Network, *(c for c in KINDS.values() if issubclass(c, blocks.Container))):
     sys.modules[_cls.__module__].Body = tuple[AnyNode, ...]
 

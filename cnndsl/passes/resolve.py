@@ -27,6 +27,7 @@ from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node
 from cnndsl.layers.blocks import Container, Group, Residual
 from cnndsl.passes.shapes import analyze
+from cnndsl.record import checked
 
 
 def resolve_residuals(network: Network) -> Network:
@@ -47,7 +48,7 @@ def resolve_residuals(network: Network) -> Network:
             return n
         if row.input == row.output:
             return n.model_copy(update={"if_same": False})
-        return Group(name=n.name, span=n.span, call=n.call, children=n.body)
+        return checked(Group, name=n.name, span=n.span, call=n.call, children=n.body)
 
     body = tuple(node(n) for n in network.body)
     return network.model_copy(update={"body": body})

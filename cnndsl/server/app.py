@@ -209,8 +209,8 @@ async def _internal(_: HttpRequest, exc: Exception) -> Response:  # a bug in cnn
 
 
 def warm_up() -> None:
-    """Analyze the starter program once: Pydantic builds its deferred schemas on first use, and that
-    first build must not happen in several request threads at once."""
+    """Analyze the starter program once, so that the first requests do not wait for the grammar's
+    tables, the lexer's patterns and the tables the diagram's styles are read from."""
     from cnndsl.elaborate import read_source
 
     path = shipped()[STARTER]
