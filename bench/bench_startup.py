@@ -3,6 +3,8 @@
 - `cnndsl stats resnet152` as a user runs it (a fresh process), beside the floor any such
   program pays, `python -c "import lark, pydantic"`, measured in the same loop (alternating, so
   a loaded machine slows both alike);
+- `cnndsl stats` of each network issue 13 added (the same budget: "stays within the plan issue's
+  start-up budget");
 - `cnndsl check` of a generated program of 10,000 plain statements (bench_check.py's generator);
 - parse + stats of resnet152 in a warm process (what the playground pays per edit), and its
   stages;
@@ -34,6 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # measure the checkout this file is in
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 RESNET152 = ROOT / "architectures" / "resnet152.cnn"
+ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "shufflenet_v2_x1_0", "mnasnet1_0",
+       "efficientnet_b0", "mobilenet_v3_large", "regnet_x_400mf", "convnext_tiny", "fcn_resnet50",
+       "deeplabv3_resnet50", "unet")  # issue 13's networks
 REFERENCE_FLOOR = 0.09  # seconds: `import lark, pydantic` on the machine the targets were set on
 
 STAGES = f"""
@@ -108,7 +113,9 @@ def main() -> None:
         plain.write_text(program(10_000, kinds=PLAIN))
         fresh = best_walls({"floor": [py, "-c", "import lark, pydantic"],
                             "stats": [py, "-m", "cnndsl", "stats", str(RESNET152)],
-                            "check": [py, "-m", "cnndsl", "check", str(plain)]}, args.runs)
+                            "check": [py, "-m", "cnndsl", "check", str(plain)],
+                            **{name: [py, "-m", "cnndsl", "stats", str(ROOT / "architectures" / f"{name}.cnn")]
+                               for name in ZOO}}, args.runs)
     stages = [float("inf")] * 4
     for _ in range(args.runs):
         out = subprocess.run([py, "-c", STAGES], check=True, capture_output=True, text=True, env=ENV).stdout
@@ -128,6 +135,8 @@ def main() -> None:
     floor = 'python -c "import lark, pydantic" (floor)'
     print(f"{floor:<46} {fresh['floor']:8.3f} s")
     print(f"{'cnndsl stats resnet152':<46} {fresh['stats']:8.3f} s  {ratio(fresh['stats'], 0.15)}")
+    for name in ZOO:
+        print(f"{'cnndsl stats ' + name:<46} {fresh[name]:8.3f} s  {ratio(fresh[name], 0.15)}")
     print(f"{'cnndsl check, 10,000 plain statements':<46} {fresh['check']:8.3f} s  {ratio(fresh['check'], 0.6)}")
     print(f"{'warm process: parse + stats of resnet152':<46} {w['parse + stats'] * 1e3:8.1f} ms "
           f"{verdict(w['parse + stats'] * 1e3, 15, 'ms')}")
