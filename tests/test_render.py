@@ -477,6 +477,11 @@ def test_lecture_words():
     # a transposed convolution enlarges: U-Net's "up-conv" and the factor, not a stride `/2`
     dot = cnndsl.to_dot(cnndsl.parse("input 8x8x3; convtranspose 2x2x4 s2 bn relu"))
     assert "2x2 up-conv, 4 x2<br/>" in dot and "BN, ReLU" in dot and "/2" not in dot
+    # the activation after a join is named as a leaf's fused one (torch.nn's class names)
+    dot = cnndsl.to_dot(cnndsl.parse("input 8x8x4; residual < conv 3x3x4 p1 > relu; add < relu6 | identity > hardswish"),
+                        depth=99)
+    assert '<font point-size="11">ReLU</font>' in dot and '<font point-size="11">Hardswish</font>' in dot
+    assert ">relu<" not in dot and ">hardswish<" not in dot
 
 
 def test_fold_bottleneck_at_depth_two():

@@ -326,7 +326,7 @@ class Recorder:
 
     def residual(self, n: Node, tails: list[Tail], level: int) -> list[Tail]:
         body = self.branch(n.body, tails, level)
-        head = self.add("add", ["+", *([n.act] if n.act else [])], "combinator", shape="circle")
+        head = self.add("add", ["+", *n.join_words()], "combinator", shape="circle")
         self.join(body, head)
         mark = len(self.diagram.edges)
         short = tails if n.shortcut is None else self.branch(n.shortcut, tails, level)
@@ -344,7 +344,7 @@ class Recorder:
                 firsts.append(list(self.diagram.nodes)[count])
         self.diagram.rows.append(firsts)
         label, shape = n.symbol
-        head = self.add(n.kind, [label, *([n.act] if n.act else [])], "combinator", shape=shape)
+        head = self.add(n.kind, [label, *n.join_words()], "combinator", shape=shape)
         self.join(ends, head)
         return [(head, self.rows[id(n)].output)]
 

@@ -39,7 +39,6 @@ from typing import Any
 from cnndsl.backends.graphviz import FONT, THEMES, Start, Theme, check_common, checked_options, parse_fit
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network, Node, Shape, fmt_shape
-from cnndsl.layers.base import ACTIVATIONS
 
 FORMATS = ("svg", "png", "pdf", "tex")
 FLOOR, SPATIAL, CHANNEL, BAR_FLOOR, BAR = 8.0, 14.0, 5.0, 8.0, 9.0
@@ -361,10 +360,10 @@ class Seq(Element):
 class Residual(Element):
     """A body with an arc over it into a `+`; the arc is dashed for a projection shortcut."""
 
-    def __init__(self, body: Seq, projection: str | None, act: str | None = None):
+    def __init__(self, body: Seq, projection: str | None, after: list[str]):
         super().__init__()
         self.body, self.projection, self.plus = body, projection, Sym("+")
-        self.plus.extra = [ACTIVATIONS[act].module] if act else []
+        self.plus.extra = list(after)  # the activation after the `+`, named as a figure names it
 
     def measure(self) -> None:
         self.body.measure()
@@ -502,7 +501,7 @@ class Builder:
         elif collapsed:
             made = [self.vol(row.output, "block", [n.call.text()], "block")]
             if n.form == "residual":
-                made = [Residual(Seq(made, aux=self.aux > 0), "projection" if n.shortcut is not None else None, n.act)]
+                made = [Residual(Seq(made, aux=self.aux > 0), "projection" if n.shortcut is not None else None, n.join_words())]
                 self.last = made[0].plus
         else:
             if n.name:
@@ -557,7 +556,7 @@ class Builder:
         if n.shortcut is not None:
             short = [v for e in self.seq(n.shortcut, level) for v in e.vols()]
             projection = ", ".join(v.lines[0] for v in short) or "shortcut"
-        made = Residual(body, projection, n.act)
+        made = Residual(body, projection, n.join_words())
         self.last = made.plus
         return [made]
 
@@ -568,8 +567,7 @@ class Builder:
             branches.append(Seq(items, kernels=self.opts.kernels, aux=self.aux > 0))
         out = self.rows[id(n)].output
         join = self.vol(out, "combinator", [n.kind], n.kind) if n.kind == "concat" else Sym(n.symbol[0])
-        if n.act:
-            join.extra.append(ACTIVATIONS[n.act].module)
+        join.extra.extend(n.join_words())
         self.last = join
         return [Parallel(branches, join)]
 

@@ -85,6 +85,12 @@ class Container(Node):
         act = getattr(self, "act", None)
         return ACTIVATIONS[act].flops * math.prod(y) if act else 0
 
+    def join_words(self) -> list[str]:
+        """What follows the join (its activation), as a figure names it: `["ReLU"]`, as a leaf's
+        fused tail is named."""
+        act = getattr(self, "act", None)
+        return [ACTIVATIONS[act].module] if act else []
+
     def branches(self) -> tuple[Body, ...]:
         out: list = []
         for name in self.branch_fields:
