@@ -83,7 +83,7 @@ def test_emitted_source_writes_the_product(tmp_path):
 
 def test_diagram_draws_a_product_node():
     dot = cnndsl.to_dot(cnndsl.parse(GATE))
-    assert "label=<×<br/>" in dot and '<font point-size="11">relu</font>' in dot
+    assert "label=<×<br/>" in dot and '<font point-size="11">ReLU</font>' in dot
 
 
 def test_diff_tells_mul_from_add():
