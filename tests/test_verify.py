@@ -200,3 +200,24 @@ def test_readme_example_runs_as_shown(tmp_path, monkeypatch, capsys, program_fil
     assert code == (0 if expected.endswith("\nequal\n") else 1)
     # the figures shown are LeNet-5's, as measured by hand: conv 156 + 2,416 + 48,120, fc 10,164 + 850
     assert "61,706" in expected and "416,520" in expected
+
+
+
+def test_a_deep_network_is_compared_without_overflow():
+    """ResNet-152 initialized as torchvision initializes it (convolutions kaiming_normal_, fan_out): with
+    random batch norms whose gains reach 1.5 / sqrt(0.05), its 155 norms overflowed to inf, both sides
+    gave nan, and the network differed from itself. The gains now stay near 1."""
+    torch.manual_seed(0)
+    net = cnndsl.parse_file("resnet152", res=64, classes=4)
+    reference = cnndsl.build(net)
+    for m in reference.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    report = cnndsl.verify(net, reference)
+    assert report.ok and report.max_abs == 0.0
+    from cnndsl.backends.verify import shuffle_batch_norms
+
+    shuffle_batch_norms(reference, torch.Generator().manual_seed(1))
+    gains = torch.cat([m.weight.detach() / (m.running_var + m.eps).sqrt() for m in reference.modules()
+                       if isinstance(m, torch.nn.BatchNorm2d)])
+    assert 0.79 < float(gains.min()) and float(gains.max()) < 1.2  # sqrt(var) x [0.8, 1.2] / sqrt(var + eps)
