@@ -37,8 +37,9 @@ def test_catalog_names_shipped_networks_and_published_hashes():
     # the networks whose state_dict keys equal torchvision's (tests/test_architectures.py checks the keys)
     assert set(networks) == {"alexnet", "vgg16", "vgg19", "googlenet", "inception_v3", "mobilenet_v2",
                              "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                             "resnext50_32x4d", "wide_resnet50_2", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
-                             "convnext_tiny", "efficientnet_b0", "mobilenet_v3_large", "shufflenet_v2_x1_0",
+                             "resnext50_32x4d", "wide_resnet50_2", "squeezenet1_0", "squeezenet1_1", "mnasnet1_0",
+                             "regnet_x_400mf", "convnext_tiny", "efficientnet_b0", "mobilenet_v3_large",
+                             "mobilenet_v3_small", "shufflenet_v2_x1_0",
                              "fcn_resnet50", "deeplabv3_resnet50"}
     for network, published in networks.items():
         path = ARCHITECTURES / f"{network}.cnn"

@@ -1,5 +1,6 @@
-"""The wider zoo against torchvision 0.29.1 (issue 13): resnext50_32x4d, wide_resnet50_2, densenet121,
-squeezenet1_1 and mnasnet1_0. Each file equals its reference manifest (`tests/data/zoo/`, measured from
+"""The wider zoo against torchvision 0.29.1: the thirteen networks of issue 13 (`ZOO`'s first thirteen), and
+squeezenet1_0 and mobilenet_v3_small, the sizes of their families that no param of squeezenet1_1.cnn and
+mobilenet_v3_large.cnn gives. Each file equals its reference manifest (`tests/data/zoo/`, measured from
 torchvision; see its README): params and MACs from stats, the `state_dict` keys and shapes in order and
 the output shape from `cnndsl.load`. The other sizes of each family, one `--set` away, equal the
 figures torchvision publishes with their pretrained weights (tests/test_families.py). Hand-written
@@ -27,7 +28,7 @@ from cnndsl import cli
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
 ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
        "convnext_tiny", "mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2_x1_0", "unet", "fcn_resnet50",
-       "deeplabv3_resnet50")
+       "deeplabv3_resnet50", "squeezenet1_0", "mobilenet_v3_small")
 SEGMENTATION = ("unet", "fcn_resnet50", "deeplabv3_resnet50")
 
 
@@ -140,10 +141,12 @@ SMALL = {
     "densenet121": {"res": 64, "growth": 8, "init": 16, "layers1": 2, "layers2": 3, "layers3": 2,
                     "layers4": 2, "classes": 10},
     "squeezenet1_1": {"res": 64, "classes": 10},
+    "squeezenet1_0": {"res": 64, "classes": 10},
     "mnasnet1_0": {"res": 64, "alpha": 0.25, "classes": 10},  # alpha 0.25: the 96-stack's first block adds
     "convnext_tiny": {"res": 64, "d1": 1, "d2": 1, "d3": 2, "d4": 1, "c1": 16, "c2": 24, "c3": 32, "c4": 40,
                       "classes": 10},
     "mobilenet_v3_large": {"res": 64, "alpha": 0.5, "classes": 10},
+    "mobilenet_v3_small": {"res": 64, "alpha": 0.75, "classes": 10},  # 0.75: 72 * 0.75 = 54 rounds to 56
     "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
     # RegNetY's squeeze-and-excitation, and a first stage narrower than the group width (one group)
     "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 8, "w2": 32, "w3": 48, "w4": 64, "group_width": 16,
@@ -276,15 +279,23 @@ def _hand_written(name: str, torch):
             return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
                               self.expand3x3_activation(self.expand3x3(x))], 1)
 
-    class SqueezeNet11(nn.Module):
-        def __init__(self, num_classes):
+    class SqueezeNet(nn.Module):
+        def __init__(self, version, num_classes):
             super().__init__()
             pool = {"kernel_size": 3, "stride": 2, "ceil_mode": True}
-            self.features = nn.Sequential(
-                nn.Conv2d(3, 64, 3, 2), nn.ReLU(), nn.MaxPool2d(**pool),
-                Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), nn.MaxPool2d(**pool),
-                Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), nn.MaxPool2d(**pool),
-                Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256))
+            if version == "1_0":
+                self.features = nn.Sequential(
+                    nn.Conv2d(3, 96, 7, 2), nn.ReLU(), nn.MaxPool2d(**pool),
+                    Fire(96, 16, 64, 64), Fire(128, 16, 64, 64), Fire(128, 32, 128, 128), nn.MaxPool2d(**pool),
+                    Fire(256, 32, 128, 128), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
+                    Fire(384, 64, 256, 256), nn.MaxPool2d(**pool), Fire(512, 64, 256, 256))
+            else:
+                self.features = nn.Sequential(
+                    nn.Conv2d(3, 64, 3, 2), nn.ReLU(), nn.MaxPool2d(**pool),
+                    Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), nn.MaxPool2d(**pool),
+                    Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), nn.MaxPool2d(**pool),
+                    Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256),
+                    Fire(512, 64, 256, 256))
             self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(512, num_classes, 1), nn.ReLU(),
                                             nn.AdaptiveAvgPool2d((1, 1)))
 
@@ -471,26 +482,34 @@ def _hand_written(name: str, torch):
             result = self.block(x)
             return result + x if self.use_res_connect else result
 
+    RE, HS = nn.ReLU, nn.Hardswish
+    mobilenet_v3_settings = {  # mobilenetv3.py's _mobilenet_v3_conf: (cin, kernel, expanded, cout, se, act, stride)
+        "large": [(16, 3, 16, 16, False, RE, 1), (16, 3, 64, 24, False, RE, 2), (24, 3, 72, 24, False, RE, 1),
+                  (24, 5, 72, 40, True, RE, 2), (40, 5, 120, 40, True, RE, 1), (40, 5, 120, 40, True, RE, 1),
+                  (40, 3, 240, 80, False, HS, 2), (80, 3, 200, 80, False, HS, 1), (80, 3, 184, 80, False, HS, 1),
+                  (80, 3, 184, 80, False, HS, 1), (80, 3, 480, 112, True, HS, 1),
+                  (112, 3, 672, 112, True, HS, 1), (112, 5, 672, 160, True, HS, 2),
+                  (160, 5, 960, 160, True, HS, 1), (160, 5, 960, 160, True, HS, 1)],
+        "small": [(16, 3, 16, 16, True, RE, 2), (16, 3, 72, 24, False, RE, 2), (24, 3, 88, 24, False, RE, 1),
+                  (24, 5, 96, 40, True, HS, 2), (40, 5, 240, 40, True, HS, 1), (40, 5, 240, 40, True, HS, 1),
+                  (40, 5, 120, 48, True, HS, 1), (48, 5, 144, 48, True, HS, 1), (48, 5, 288, 96, True, HS, 2),
+                  (96, 5, 576, 96, True, HS, 1), (96, 5, 576, 96, True, HS, 1)],
+    }
+
     class MobileNetV3(nn.Module):
-        def __init__(self, width_mult, num_classes):
+        def __init__(self, arch, width_mult, num_classes):
             super().__init__()
             adjust = lambda c: round_to_multiple_of(c * width_mult, 8)  # noqa: E731
-            re, hs = nn.ReLU, nn.Hardswish
-            setting = [(16, 3, 16, 16, False, re, 1), (16, 3, 64, 24, False, re, 2), (24, 3, 72, 24, False, re, 1),
-                       (24, 5, 72, 40, True, re, 2), (40, 5, 120, 40, True, re, 1), (40, 5, 120, 40, True, re, 1),
-                       (40, 3, 240, 80, False, hs, 2), (80, 3, 200, 80, False, hs, 1), (80, 3, 184, 80, False, hs, 1),
-                       (80, 3, 184, 80, False, hs, 1), (80, 3, 480, 112, True, hs, 1),
-                       (112, 3, 672, 112, True, hs, 1), (112, 5, 672, 160, True, hs, 2),
-                       (160, 5, 960, 160, True, hs, 1), (160, 5, 960, 160, True, hs, 1)]
-            layers = [conv_norm_act(3, adjust(16), 3, 2, act=hs)]
+            setting, last_channel = mobilenet_v3_settings[arch], {"large": 1280, "small": 1024}[arch]
+            layers = [conv_norm_act(3, adjust(16), 3, 2, act=HS)]
             for cin, k, e, cout, se, act, stride in setting:
                 layers.append(InvertedResidualV3(adjust(cin), k, adjust(e), adjust(cout), se, act, stride))
-            last = 6 * adjust(160)
-            layers.append(conv_norm_act(adjust(160), last, 1, act=hs))
+            last = 6 * adjust(setting[-1][3])
+            layers.append(conv_norm_act(adjust(setting[-1][3]), last, 1, act=HS))
             self.features = nn.Sequential(*layers)
             self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Sequential(nn.Linear(last, adjust(1280)), hs(), nn.Dropout(0.2),
-                                            nn.Linear(adjust(1280), num_classes))
+            self.classifier = nn.Sequential(nn.Linear(last, adjust(last_channel)), HS(), nn.Dropout(0.2),
+                                            nn.Linear(adjust(last_channel), num_classes))
 
         def forward(self, x):
             return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
@@ -728,8 +747,8 @@ def _hand_written(name: str, torch):
     s = SMALL[name]
     if name == "efficientnet_b0":
         return EfficientNet(s["width"], s["depth"], s["classes"])
-    if name == "mobilenet_v3_large":
-        return MobileNetV3(s["alpha"], s["classes"])
+    if name.startswith("mobilenet_v3_"):
+        return MobileNetV3(name.removeprefix("mobilenet_v3_"), s["alpha"], s["classes"])
     if name == "convnext_tiny":
         return ConvNeXt([s[f"c{i}"] for i in range(1, 5)], [s[f"d{i}"] for i in range(1, 5)], 0.1, s["classes"])
     if name == "regnet_x_400mf":
@@ -751,8 +770,8 @@ def _hand_written(name: str, torch):
         return ResNet((3, 4, 6, 3), 1, 64 * s["width"], s["classes"])
     if name == "densenet121":
         return DenseNet(s["growth"], tuple(s[f"layers{i}"] for i in range(1, 5)), s["init"], s["classes"])
-    if name == "squeezenet1_1":
-        return SqueezeNet11(s["classes"])
+    if name.startswith("squeezenet"):
+        return SqueezeNet(name.removeprefix("squeezenet"), s["classes"])
     mnasnet = MNASNet(s["alpha"], s["classes"])
     assert mnasnet.layers[11][0].apply_residual  # the case `residual if_same` must catch
     return mnasnet

@@ -1,0 +1,25 @@
+"""Reference manifests from torchvision, in the format of this folder's README: run in an environment
+with torch 2.14.1 and torchvision 0.29.1 (never the project's own; the tests do not run it):
+
+    python tests/data/zoo/manifest.py tests/data/zoo squeezenet1_0 mobilenet_v3_small
+
+Given `squeezenet1_1` or `mobilenet_v3_large`, it writes the published manifests byte for byte."""
+import json, sys
+import torch, torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+def manifest(name, size=224):
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    x = torch.randn(1, 3, size, size)
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        y = model(x)
+    return {"name": name, "source": f"torchvision {name}", "input": [size, size, 3],
+            "params": sum(p.numel() for p in model.parameters()), "macs": fc.get_total_flops() // 2,
+            "output": list(y.shape[1:]),
+            "state_dict": [[k, list(v.shape)] for k, v in model.state_dict().items()]}
+
+print(torch.__version__, torchvision.__version__, file=sys.stderr)
+for name in sys.argv[2:]:
+    m = manifest(name)
+    open(f"{sys.argv[1]}/{name}.json", "w").write(json.dumps(m, indent=0))
+    print(name, m["params"], m["macs"], m["output"], len(m["state_dict"]))
