@@ -3,13 +3,13 @@
 A record class declares typed fields the way a Pydantic model does (annotations, defaults,
 `Field(repr=False)`, `ClassVar`s for class data) and offers the part of `BaseModel`'s interface the
 IR needs: `model_fields`, `model_dump`, `model_dump_json`, `model_validate`, `model_validate_json`,
-`model_copy`, equality, hashing, a repr, and no assignment. What enters from outside, a record a user
-constructs (`Conv(name="c", ...)`) or JSON, is validated by Pydantic exactly as a `BaseModel` would
-be: each record class has a Pydantic model with the same fields, built on the first validation,
-whose result becomes the record. The compiler's own construction (`checked`) takes values it has
-already checked and typed exactly, and involves no Pydantic at all: a fresh `cnndsl stats` never
-imports it (`from pydantic import BaseModel` and 43 model classes took longer than the whole
-command's start-up budget, issue 12).
+`model_json_schema`, `model_copy`, equality, hashing, a repr, and no assignment. What enters from
+outside, a record a user constructs (`Conv(name="c", ...)`) or JSON, is validated by Pydantic exactly
+as a `BaseModel` would be: each record class has a Pydantic model with the same fields, built on the
+first validation, whose result becomes the record. The compiler's own construction (`checked`) takes
+values it has already checked and typed exactly, and involves no Pydantic at all: a fresh `cnndsl
+stats` never imports it (`from pydantic import BaseModel` and 43 model classes took longer than the
+whole command's start-up budget, issue 12).
 """
 
 from __future__ import annotations
@@ -82,6 +82,11 @@ class Record:
     @classmethod
     def model_validate_json(cls: type[R], text: str | bytes) -> R:  # noqa: PYI019
         return _record(_pydantic(cls).model_validate_json(text))
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of the record's JSON (Pydantic's, of the model that validates it)."""
+        return _pydantic(cls).model_json_schema()
 
     def model_copy(self: R, *, update: dict[str, Any] | None = None) -> R:  # noqa: PYI019
         """A copy with some fields replaced, not validated (as Pydantic's `model_copy`)."""

@@ -119,3 +119,14 @@ print(all(n == nets[0] for n in nets) and nets[0] == cnndsl.parse_file("googlene
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_json_schema_names_every_kind_and_the_required_fields():
+    from cnndsl.layers import KINDS
+
+    schema = Network.model_json_schema()
+    assert set(schema["required"]) == {"name", "input", "body", "span"}  # title and params have defaults
+    kinds = schema["properties"]["body"]["items"]["discriminator"]["mapping"]
+    assert set(kinds) == set(KINDS) and kinds["conv"] == "#/$defs/Conv"
+    assert set(schema["$defs"]["Conv"]["required"]) == {"span", "kernel", "out"}  # no default in the classes
+    assert schema["$defs"]["Conv"]["additionalProperties"] is False
