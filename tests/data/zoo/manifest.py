@@ -4,9 +4,14 @@ with torch 2.14.1 and torchvision 0.29.1 (never the project's own; the tests do 
     python tests/data/zoo/manifest.py tests/data/zoo squeezenet1_0 mobilenet_v3_small
 
 Given `squeezenet1_1` or `mobilenet_v3_large`, it writes the published manifests byte for byte."""
-import json, sys
-import torch, torchvision
+
+import json
+import sys
+
+import torch
+import torchvision
 from torch.utils.flop_counter import FlopCounterMode
+
 
 def manifest(name, size=224):
     model = getattr(torchvision.models, name)(weights=None).eval()
@@ -18,8 +23,11 @@ def manifest(name, size=224):
             "output": list(y.shape[1:]),
             "state_dict": [[k, list(v.shape)] for k, v in model.state_dict().items()]}
 
-print(torch.__version__, torchvision.__version__, file=sys.stderr)
-for name in sys.argv[2:]:
-    m = manifest(name)
-    open(f"{sys.argv[1]}/{name}.json", "w").write(json.dumps(m, indent=0))
-    print(name, m["params"], m["macs"], m["output"], len(m["state_dict"]))
+
+if __name__ == "__main__":
+    print(torch.__version__, torchvision.__version__, file=sys.stderr)
+    for name in sys.argv[2:]:
+        m = manifest(name)
+        with open(f"{sys.argv[1]}/{name}.json", "w") as f:
+            f.write(json.dumps(m, indent=0))
+        print(name, m["params"], m["macs"], m["output"], len(m["state_dict"]))
