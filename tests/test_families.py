@@ -30,6 +30,13 @@ def efficientnet(width, depth, dropout, eps=1e-5, momentum=0.1):
     return {"width": width, "depth": depth, "dropout": dropout, "eps": eps, "momentum": momentum}
 
 
+def efficientnet_v2(widths, depths, dropout):
+    """The --set values of an EfficientNetV2 size: torchvision's `_efficientnet_conf` stage table (the stem
+    and stage widths c0..c7, the stage depths n1..n7)."""
+    return {**{f"c{i}": c for i, c in enumerate(widths)}, **{f"n{i}": n for i, n in enumerate(depths, 1)},
+            "dropout": dropout}
+
+
 # torchvision's builder -> the shipped file and the --set values that build it (as each file's header says)
 SIZES = {
     "resnet18": ("resnet18", {}),
@@ -72,6 +79,11 @@ SIZES = {
     "efficientnet_b5": ("efficientnet_b0", efficientnet(1.6, 2.2, 0.4, eps=0.001, momentum=0.01)),
     "efficientnet_b6": ("efficientnet_b0", efficientnet(1.8, 2.6, 0.5, eps=0.001, momentum=0.01)),
     "efficientnet_b7": ("efficientnet_b0", efficientnet(2.0, 3.1, 0.5, eps=0.001, momentum=0.01)),
+    "efficientnet_v2_s": ("efficientnet_v2_s", {}),
+    "efficientnet_v2_m": ("efficientnet_v2_s",
+                          efficientnet_v2((24, 24, 48, 80, 160, 176, 304, 512), (3, 5, 5, 7, 14, 18, 5), 0.3)),
+    "efficientnet_v2_l": ("efficientnet_v2_s",
+                          efficientnet_v2((32, 32, 64, 96, 192, 224, 384, 640), (4, 7, 7, 10, 19, 25, 7), 0.4)),
     "regnet_x_400mf": ("regnet_x_400mf", {}),
     "regnet_x_800mf": ("regnet_x_400mf", regnet((1, 3, 7, 5), (64, 128, 288, 672), 16)),
     "regnet_x_1_6gf": ("regnet_x_400mf", regnet((2, 4, 10, 2), (72, 168, 408, 912), 24)),

@@ -38,8 +38,8 @@ def test_catalog_names_shipped_networks_and_published_hashes():
     assert set(networks) == {"alexnet", "vgg16", "vgg19", "googlenet", "inception_v3", "mobilenet_v2",
                              "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                              "resnext50_32x4d", "wide_resnet50_2", "squeezenet1_0", "squeezenet1_1", "mnasnet1_0",
-                             "regnet_x_400mf", "convnext_tiny", "efficientnet_b0", "mobilenet_v3_large",
-                             "mobilenet_v3_small", "shufflenet_v2_x1_0",
+                             "regnet_x_400mf", "convnext_tiny", "efficientnet_b0", "efficientnet_v2_s",
+                             "mobilenet_v3_large", "mobilenet_v3_small", "shufflenet_v2_x1_0",
                              "fcn_resnet50", "deeplabv3_resnet50"}
     for network, published in networks.items():
         path = ARCHITECTURES / f"{network}.cnn"
@@ -79,7 +79,8 @@ def test_network_without_published_weights_lists_those_with():
     with pytest.raises(cnndsl.CnnError) as err:
         cnndsl.build(cnndsl.parse(PROGRAM), weights="torchvision:IMAGENET1K_V1")
     assert "no published weights for the network 'minnet'" in err.value.message
-    assert "alexnet, convnext_tiny, deeplabv3_resnet50, efficientnet_b0, fcn_resnet50, googlenet" in err.value.hint
+    assert "alexnet, convnext_tiny, deeplabv3_resnet50, efficientnet_b0, efficientnet_v2_s, fcn_resnet50, googlenet" \
+        in err.value.hint  # sorted
 
 
 # ------------------------------------------------------------------- the mechanism, on a small network

@@ -1,6 +1,6 @@
 """The wider zoo against torchvision 0.29.1: the thirteen networks of issue 13 (`ZOO`'s first thirteen), and
-squeezenet1_0 and mobilenet_v3_small, the sizes of their families that no param of squeezenet1_1.cnn and
-mobilenet_v3_large.cnn gives. Each file equals its reference manifest (`tests/data/zoo/`, measured from
+squeezenet1_0, mobilenet_v3_small and efficientnet_v2_s, the sizes of their families that no param of
+squeezenet1_1.cnn, mobilenet_v3_large.cnn and efficientnet_b0.cnn gives. Each file equals its reference manifest (`tests/data/zoo/`, measured from
 torchvision; see its README): params and MACs from stats, the `state_dict` keys and shapes in order and
 the output shape from `cnndsl.load`. The other sizes of each family, one `--set` away, equal the
 figures torchvision publishes with their pretrained weights (tests/test_families.py). Hand-written
@@ -28,7 +28,7 @@ from cnndsl import cli
 ZOO_DATA = ROOT / "tests" / "data" / "zoo"
 ZOO = ("resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1", "mnasnet1_0", "regnet_x_400mf",
        "convnext_tiny", "mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2_x1_0", "unet", "fcn_resnet50",
-       "deeplabv3_resnet50", "squeezenet1_0", "mobilenet_v3_small")
+       "deeplabv3_resnet50", "squeezenet1_0", "mobilenet_v3_small", "efficientnet_v2_s")
 SEGMENTATION = ("unet", "fcn_resnet50", "deeplabv3_resnet50")
 
 
@@ -147,7 +147,11 @@ SMALL = {
                       "classes": 10},
     "mobilenet_v3_large": {"res": 64, "alpha": 0.5, "classes": 10},
     "mobilenet_v3_small": {"res": 64, "alpha": 0.75, "classes": 10},  # 0.75: 72 * 0.75 = 54 rounds to 56
-    "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
+    "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},
+    # every stage, the seventh (of M and L) included; widths 19 and 37 expand to 19 x 4 = 76 and 37 x 6 = 222,
+    # which torchvision's _make_divisible rounds to 80 and 224
+    "efficientnet_v2_s": {"res": 64, "c0": 8, "c1": 8, "c2": 16, "c3": 19, "c4": 24, "c5": 32, "c6": 37, "c7": 40,
+                          "n1": 2, "n2": 2, "n3": 2, "n4": 2, "n5": 1, "n6": 2, "n7": 2, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
     # RegNetY's squeeze-and-excitation, and a first stage narrower than the group width (one group)
     "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 8, "w2": 32, "w3": 48, "w4": 64, "group_width": 16,
                        "se": 0.25, "classes": 10},
@@ -564,6 +568,41 @@ def _hand_written(name: str, torch):
         def forward(self, x):
             return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
+    class FusedMBConv(MBConv):  # efficientnet.py: one kxk convolution to the expanded width, then a projection
+        def __init__(self, expand_ratio, kernel, stride, cin, cout, sd_prob):
+            nn.Module.__init__(self)
+            self.use_res_connect = stride == 1 and cin == cout
+            expanded = round_to_multiple_of(cin * expand_ratio, 8)
+            if expanded != cin:
+                layers = [conv_norm_act(cin, expanded, kernel, stride, act=nn.SiLU), conv_norm_act(expanded, cout, 1)]
+            else:
+                layers = [conv_norm_act(cin, cout, kernel, stride, act=nn.SiLU)]
+            self.block = nn.Sequential(*layers)
+            self.stochastic_depth = StochasticDepth(sd_prob)
+
+    class EfficientNetV2(nn.Module):  # efficientnet.py's EfficientNet with a _efficientnet_conf("efficientnet_v2_*")
+        def __init__(self, setting, num_classes):  # rows: (block, expand_ratio, kernel, stride, cin, cout, layers)
+            super().__init__()
+            layers = [conv_norm_act(3, setting[0][4], 3, 2, act=nn.SiLU)]
+            total, block_id = sum(row[-1] for row in setting), 0
+            for block, e, k, stride, cin, cout, n in setting:
+                stage = []
+                for j in range(n):
+                    stage.append(block(e, k, stride if j == 0 else 1, cin if j == 0 else cout, cout,
+                                       0.2 * block_id / total))
+                    block_id += 1
+                layers.append(nn.Sequential(*stage))
+            layers.append(conv_norm_act(setting[-1][5], 1280, 1, act=nn.SiLU))
+            self.features = nn.Sequential(*layers)
+            for m in self.features.modules():  # partial(nn.BatchNorm2d, eps=1e-03): momentum the default
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eps, m.momentum = 1e-3, 0.1
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
     class DoubleConv(nn.Module):  # milesial/Pytorch-UNet unet/unet_parts.py
         def __init__(self, in_channels, out_channels):
             super().__init__()
@@ -747,6 +786,11 @@ def _hand_written(name: str, torch):
     s = SMALL[name]
     if name == "efficientnet_b0":
         return EfficientNet(s["width"], s["depth"], s["classes"])
+    if name == "efficientnet_v2_s":
+        c, n = [s[f"c{i}"] for i in range(8)], [s[f"n{i}"] for i in range(1, 8)]
+        kinds, expand, strides = [FusedMBConv] * 3 + [MBConv] * 4, (1, 4, 4, 4, 6, 6, 6), (1, 2, 2, 2, 1, 2, 1)
+        return EfficientNetV2([(kinds[i], expand[i], 3, strides[i], c[i], c[i + 1], n[i]) for i in range(7)],
+                              s["classes"])
     if name.startswith("mobilenet_v3_"):
         return MobileNetV3(name.removeprefix("mobilenet_v3_"), s["alpha"], s["classes"])
     if name == "convnext_tiny":
