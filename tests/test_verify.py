@@ -221,3 +221,18 @@ def test_a_deep_network_is_compared_without_overflow():
     gains = torch.cat([m.weight.detach() / (m.running_var + m.eps).sqrt() for m in reference.modules()
                        if isinstance(m, torch.nn.BatchNorm2d)])
     assert 0.79 < float(gains.min()) and float(gains.max()) < 1.2  # sqrt(var) x [0.8, 1.2] / sqrt(var + eps)
+
+
+def test_outputs_that_overflow_are_not_compared():
+    """A reference whose forward overflows (weights of 1e30 twice over: 1e60 > float32's 3.4e38) gives inf on
+    both sides: the outputs are not called equal, nor blamed on a layer."""
+    net = cnndsl.parse("input 4x4x2\nconv 1x1x2 nobias\nconv 1x1x2 nobias")
+    reference = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1, bias=False), torch.nn.Conv2d(2, 2, 1, bias=False))
+    with torch.no_grad():
+        for m in reference:
+            m.weight.fill_(1e30)
+    report = cnndsl.verify(net, reference)
+    assert not report.finite and not report.outputs_equal and not report.ok
+    assert report.ours.params == report.reference.params == 8  # the rest is compared as usual
+    assert ("outputs (eval)", "not compared: an output is inf or nan", "", "UNKNOWN") in report.rows()
+    assert "gave inf or nan" in report.table() and "computes something else" not in report.table()

@@ -57,6 +57,7 @@ class Report:
     reference: Figures
     max_abs: float | None
     max_rel: float | None
+    finite: bool = True  # every output value of both modules is finite (no overflow to inf or nan)
 
     @property
     def first_difference(self) -> int | None:
@@ -82,7 +83,7 @@ class Report:
 
     @property
     def outputs_equal(self) -> bool:
-        return self.max_rel is not None and self.max_rel <= RTOL
+        return self.finite and self.max_rel is not None and self.max_rel <= RTOL
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,8 @@ class Report:
         shapes = (lambda f: ", ".join(str(list(s)) for s in f.outputs))
         if self.max_rel is None:
             out = ("not compared: the state_dicts differ", "", "DIFFERS")
+        elif not self.finite:
+            out = ("not compared: an output is inf or nan", "", "UNKNOWN")
         else:
             out = (f"max abs diff {self.max_abs:.3g}", f"relative {self.max_rel:.3g}", verdict(self.outputs_equal))
         return [("params", f"{a.params:,}", f"{b.params:,}", verdict(a.params == b.params)),
@@ -123,7 +126,10 @@ class Report:
             shown = (lambda s: f"'{s[i][0]}' {list(s[i][1])}" if i < len(s) else "(no more keys)")
             lines.append(f"state_dict: first difference at key #{i}: cnndsl {shown(self.ours.state)}, "
                          f"reference {shown(self.reference.state)}")
-        if self.max_rel is not None and not self.outputs_equal:
+        if self.max_rel is not None and not self.finite:
+            lines.append("outputs: a forward gave inf or nan on the random input, so they cannot be compared: the "
+                         "reference's weights are too large for its depth (initialize them smaller, or load trained ones)")
+        elif self.max_rel is not None and not self.outputs_equal:
             lines.append("outputs: the weights fit, yet the outputs differ: a layer computes something else "
                          "(an activation, padding, pooling, a batch-norm eps, the order of operations)")
         return "\n".join(lines)
@@ -152,11 +158,12 @@ def verify(network: Network, module) -> Report:
     a, ya = measure(ours, x, "cnndsl's module")
     b, yb = measure(reference, x, "the reference module")
     max_abs = max_rel = None
+    finite = all(bool(torch.isfinite(t).all()) for t in (*ya, *yb))
     if loaded and [t.shape for t in ya] == [t.shape for t in yb]:
         max_abs = max((float((p - q).abs().max()) for p, q in zip(ya, yb)), default=0.0)
         scale = max((float(q.abs().max()) for q in yb), default=0.0)
         max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else float("inf"))
-    return Report(Figures(*a, ours_state), Figures(*b, ref_state), max_abs, max_rel)
+    return Report(Figures(*a, ours_state), Figures(*b, ref_state), max_abs, max_rel, finite)
 
 
 def same_shapes(a, b) -> bool:
