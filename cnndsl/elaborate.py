@@ -512,6 +512,16 @@ def read_source(path: Path, span: Span | None = None) -> str:
         raise CnnError("the file is not UTF-8 text", point(str(path), data, exc.start), "save it as UTF-8") from None
 
 
+def declared_params(text: str, filename: str) -> dict[str, Number]:
+    """The params' values as the program declares them, without overrides and without elaborating the
+    rest (what the playground's sliders reset to). Raises CnnError where the text or a param is wrong."""
+    params: dict[str, Number] = {}
+    for item in S.parse_program(text, filename).items:
+        if isinstance(item, S.ParamDecl) and item.name not in params:
+            params[item.name] = evaluate(item.value, params)
+    return params
+
+
 def parse_path(path: Path, overrides: dict[str, object], *, allow_outside: bool = False) -> Network:
     """`parse_text` of the file at `path` (its name in error positions, `use` relative to it)."""
     return parse_text(read_source(path), str(path), overrides, allow_outside=allow_outside)

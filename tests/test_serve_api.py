@@ -108,6 +108,16 @@ def test_a_shape_error_found_after_parsing_is_positioned_with_its_own_line(clien
     assert " 3 | fc 10" in e["text"].splitlines()
 
 
+def test_slider_defaults_are_the_declared_values_even_where_they_do_not_build(client):
+    # at the declared res = 4 the program does not elaborate (a repeat count of 4 - 8); with the override it
+    # does. The slider still resets to 4, and a derived param to its value at the declared res (4 * 2)
+    text = "param res = 4\nparam c = res * 2\ninput {res}x{res}x3\nrepeat {res - 8} { conv 3x3x{c} p1 }\n"
+    r = post(client, text=text, params={"res": 16}, diagram="none", source=False)
+    assert r["ok"] is True
+    sliders = {p["name"]: (p["value"], p["default"]) for p in r["params"]}
+    assert sliders == {"res": (16, 4), "c": (32, 8)}
+
+
 def test_an_error_inside_a_block_call_has_notes(client):
     r = post(client, text="input 8x8x3\nblock b(c) {\n  conv 3x3x{c}\n}\nb(0)\n")
     (e,) = r["errors"]

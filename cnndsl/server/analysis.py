@@ -123,14 +123,15 @@ def _ms(seconds: float) -> float:
 
 
 def _defaults(request: Request, filename: str, net: Network) -> dict[str, Any]:
-    """The params' values as the program declares them: `net.params` when nothing is overridden,
-    else those of a parse without the overrides (its own values where that parse fails)."""
-    from cnndsl.elaborate import parse_text
+    """The params' values as the program declares them: `net.params` when nothing is overridden, else
+    the declarations evaluated without the overrides (not the whole program again; `net.params`
+    where that fails)."""
+    from cnndsl.elaborate import declared_params
 
     if not request.params:
         return net.params
     try:
-        return parse_text(request.text, filename, {}).params
+        return declared_params(request.text, filename)
     except CnnError:
         return net.params
 
