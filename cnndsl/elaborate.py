@@ -176,17 +176,7 @@ class Elaborator:
                     raise CnnError("'input' given twice", item.span)
                 input_decl = item
             elif isinstance(item, S.ParamDecl):
-                if item.name in RESERVED_PARAMS:
-                    raise CnnError(f"'{item.name}' is reserved and cannot be a param", item.span,
-                                   f"cnndsl.parse and cnndsl.load take a keyword argument '{item.name}'; "
-                                   "choose another name")
-                if item.name in declared:
-                    raise CnnError(f"param '{item.name}' declared twice", item.span)
-                declared[item.name] = item
-                if item.name in self.overrides:
-                    params[item.name] = self.override_value(item.name)
-                else:
-                    params[item.name] = evaluate(item.value, params)
+                self.param(item, params, declared)
             elif isinstance(item, S.BlockDecl):
                 self.add_block(item, p.file)
             elif isinstance(item, S.UseDecl):
@@ -214,6 +204,21 @@ class Elaborator:
         body = self.stmts(stmts, params, Scope())
         return checked(Network, name=name or Path(p.file).stem.replace("-", "_") or "network", title=title,
                        input=shape, params=params, body=tuple(body), span=top)
+
+    def param(self, item: S.ParamDecl, params: dict[str, Number], declared: dict[str, S.ParamDecl]) -> None:
+        """Declare the param `item`: its value (the override, else its expression over the params
+        before it) into `params`."""
+        if item.name in RESERVED_PARAMS:
+            raise CnnError(f"'{item.name}' is reserved and cannot be a param", item.span,
+                           f"cnndsl.parse and cnndsl.load take a keyword argument '{item.name}'; "
+                           "choose another name")
+        if item.name in declared:
+            raise CnnError(f"param '{item.name}' declared twice", item.span)
+        declared[item.name] = item
+        if item.name in self.overrides:
+            params[item.name] = self.override_value(item.name)
+        else:
+            params[item.name] = evaluate(item.value, params)
 
     def override_value(self, name: str) -> Number:
         """The value given for the param `name`: a number, or a string holding a constant expression."""
@@ -515,10 +520,11 @@ def read_source(path: Path, span: Span | None = None) -> str:
 def declared_params(text: str, filename: str) -> dict[str, Number]:
     """The params' values as the program declares them, without overrides and without elaborating the
     rest (what the playground's sliders reset to). Raises CnnError where the text or a param is wrong."""
-    params: dict[str, Number] = {}
-    for item in S.parse_program(text, filename).items:
-        if isinstance(item, S.ParamDecl) and item.name not in params:
-            params[item.name] = evaluate(item.value, params)
+    program = S.parse_program(text, filename)
+    elaborator, params, declared = Elaborator(program, {}), {}, {}
+    for item in program.items:
+        if isinstance(item, S.ParamDecl):
+            elaborator.param(item, params, declared)
     return params
 
 

@@ -20,10 +20,14 @@ import cnndsl
 PUBLISHED = json.loads((ROOT / "tests" / "data" / "zoo" / "families.json").read_text())["builders"]
 
 
+def numbered(prefix: str, values, start: int = 1) -> dict:
+    """Params numbered per stage: `numbered("d", (1, 3))` is `{"d1": 1, "d2": 3}`."""
+    return {f"{prefix}{i}": v for i, v in enumerate(values, start)}
+
+
 def regnet(depths, widths, group_width, se=0):
     """The --set values of a RegNet size: torchvision's BlockParams for its builder, worked out."""
-    return {**{f"d{i}": d for i, d in enumerate(depths, 1)}, **{f"w{i}": w for i, w in enumerate(widths, 1)},
-            "group_width": group_width, "se": se}
+    return {**numbered("d", depths), **numbered("w", widths), "group_width": group_width, "se": se}
 
 
 def efficientnet(width, depth, dropout, eps=1e-5, momentum=0.1):
@@ -33,8 +37,7 @@ def efficientnet(width, depth, dropout, eps=1e-5, momentum=0.1):
 def efficientnet_v2(widths, depths, dropout):
     """The --set values of an EfficientNetV2 size: torchvision's `_efficientnet_conf` stage table (the stem
     and stage widths c0..c7, the stage depths n1..n7)."""
-    return {**{f"c{i}": c for i, c in enumerate(widths)}, **{f"n{i}": n for i, n in enumerate(depths, 1)},
-            "dropout": dropout}
+    return {**numbered("c", widths, 0), **numbered("n", depths), "dropout": dropout}
 
 
 # torchvision's builder -> the shipped file and the --set values that build it (as each file's header says)

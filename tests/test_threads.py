@@ -37,6 +37,12 @@ def test_threads_keep_expression_positions_apart():
         assert right[:3] == (f"f{i}.cnn", i + 1, 2 * i + 1 + width + 3)
 
 
+def quoted_from_threads(one) -> list[tuple[str, str]]:
+    """`one(i)` for 600 texts on 8 threads: (the text's faulty line, the line its error quotes)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, range(600)))
+
+
 def test_threads_quote_their_own_text_under_one_name():
     # a server parses every request as `<string>`: each error must show its own request's line
     def one(i):
@@ -47,9 +53,8 @@ def test_threads_quote_their_own_text_under_one_name():
             return text.splitlines()[1], err.render().splitlines()[1]
         raise AssertionError("no error")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for own, shown in pool.map(one, range(600)):
-            assert shown.endswith(own), (own, shown)
+    for own, shown in quoted_from_threads(one):
+        assert shown.endswith(own), (own, shown)
 
 
 def test_threads_quote_their_own_text_for_errors_found_after_parsing():
@@ -64,6 +69,5 @@ def test_threads_quote_their_own_text_for_errors_found_after_parsing():
             return text.splitlines()[1], err.render().splitlines()[1]
         raise AssertionError("no error")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for own, shown in pool.map(one, range(600)):
-            assert shown == f" 2 | {own}"
+    for own, shown in quoted_from_threads(one):
+        assert shown == f" 2 | {own}"
