@@ -107,7 +107,6 @@ class Formal(Record):
     """One formal argument of a block: its name, and its default as written (`None`: required).
     `value` is the default's value when it is a constant (no names in it), else `None`."""
 
-
     name: str
     default: str | None = None
     value: Union[int, float, None] = None
@@ -122,7 +121,6 @@ class BlockCall(Record):
     `BlockCall(block="bottleneck", formals=(c, s=1, e=4), args=(("c", 128), ("s", 2), ("e", 4)),
     given=("c", "s"), keywords=1)`.
     """
-
 
     block: str
     formals: tuple[Formal, ...] = ()
@@ -156,7 +154,6 @@ class Node(Record):
     Subclasses declare `kind` (a `Literal` tag, the JSON discriminator) and `keywords` (the
     statement words that make them). The registry in `cnndsl.layers` is computed from them.
     """
-
 
     keywords: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = "other"  # conv, pool, norm, act, fc, combinator: for tables and colors
@@ -251,7 +248,6 @@ if TYPE_CHECKING:  # resolved by cnndsl.layers once every node kind exists
 
 class Network(Record):
     """A whole elaborated program."""
-
 
     name: str
     title: str | None = None  # a display title for diagrams (`network resnet50 "레즈넷-50"`), any Unicode

@@ -57,7 +57,8 @@ class Record:
         fields = dict(cls.model_fields)
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063  (own, unevaluated)
             if not isinstance(annotation, str):
-                raise TypeError(f"{cls.__name__}.{name}: records are declared under `from __future__ import annotations`")
+                raise TypeError(f"{cls.__name__}.{name}: records are declared under "
+                                "`from __future__ import annotations`")
             if annotation.startswith(("ClassVar", "typing.ClassVar")):
                 continue
             value = cls.__dict__.get(name, REQUIRED)

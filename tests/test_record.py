@@ -24,9 +24,10 @@ AT = Span("user.py", 1, 1, 1, 2)
 
 
 def _modules_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n"
-                          + "".join(f"    {line}\n" for line in code.splitlines()) + "import sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    quiet = "".join(f"    {line}\n" for line in code.splitlines())  # its output is not the module list
+    program = f"import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n{quiet}" \
+              "import sys; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     return set(out.split())
 
 

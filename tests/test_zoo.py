@@ -1,8 +1,8 @@
-"""The wider zoo against torchvision 0.29.1: the thirteen networks of issue 13 (`ZOO`'s first thirteen), and
-squeezenet1_0, mobilenet_v3_small and efficientnet_v2_s, the sizes of their families that no param of
-squeezenet1_1.cnn, mobilenet_v3_large.cnn and efficientnet_b0.cnn gives. Each file equals its reference manifest (`tests/data/zoo/`, measured from
-torchvision; see its README): params and MACs from stats, the `state_dict` keys and shapes in order and
-the output shape from `cnndsl.load`. The other sizes of each family, one `--set` away, equal the
+"""The wider zoo against torchvision 0.29.1: the thirteen networks of issue 13 (`ZOO`'s first thirteen),
+and squeezenet1_0, mobilenet_v3_small and efficientnet_v2_s, the sizes of their families that no param
+of squeezenet1_1.cnn, mobilenet_v3_large.cnn and efficientnet_b0.cnn gives. Each file equals its
+reference manifest (`tests/data/zoo/`, measured from torchvision; see its README): params and MACs
+from stats, the `state_dict` keys and shapes in order and the output shape from `cnndsl.load`. The other sizes of each family, one `--set` away, equal the
 figures torchvision publishes with their pretrained weights (tests/test_families.py). Hand-written
 modules that follow torchvision's source line by line give the same outputs with the same weights, and
 the source that `cnndsl compile` writes runs on its own and matches `cnndsl.load`."""
@@ -147,11 +147,11 @@ SMALL = {
                       "classes": 10},
     "mobilenet_v3_large": {"res": 64, "alpha": 0.5, "classes": 10},
     "mobilenet_v3_small": {"res": 64, "alpha": 0.75, "classes": 10},  # 0.75: 72 * 0.75 = 54 rounds to 56
-    "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},
+    "efficientnet_b0": {"res": 64, "width": 0.5, "depth": 0.5, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
     # every stage, the seventh (of M and L) included; widths 19 and 37 expand to 19 x 4 = 76 and 37 x 6 = 222,
     # which torchvision's _make_divisible rounds to 80 and 224
     "efficientnet_v2_s": {"res": 64, "c0": 8, "c1": 8, "c2": 16, "c3": 19, "c4": 24, "c5": 32, "c6": 37, "c7": 40,
-                          "n1": 2, "n2": 2, "n3": 2, "n4": 2, "n5": 1, "n6": 2, "n7": 2, "classes": 10},  # 1, 1, 1, 2, 2, 2, 1 blocks
+                          "n1": 2, "n2": 2, "n3": 2, "n4": 2, "n5": 1, "n6": 2, "n7": 2, "classes": 10},
     # RegNetY's squeeze-and-excitation, and a first stage narrower than the group width (one group)
     "regnet_x_400mf": {"res": 64, "d3": 2, "d4": 2, "w1": 8, "w2": 32, "w3": 48, "w4": 64, "group_width": 16,
                        "se": 0.25, "classes": 10},

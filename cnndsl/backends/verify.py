@@ -127,8 +127,9 @@ class Report:
             lines.append(f"state_dict: first difference at key #{i}: cnndsl {shown(self.ours.state)}, "
                          f"reference {shown(self.reference.state)}")
         if self.max_rel is not None and not self.finite:
-            lines.append("outputs: a forward gave inf or nan on the random input, so they cannot be compared: the "
-                         "reference's weights are too large for its depth (initialize them smaller, or load trained ones)")
+            lines.append("outputs: a forward gave inf or nan on the random input, so they cannot be compared: "
+                         "the reference's weights are too large for its depth (initialize them smaller, or load "
+                         "trained ones)")
         elif self.max_rel is not None and not self.outputs_equal:
             lines.append("outputs: the weights fit, yet the outputs differ: a layer computes something else "
                          "(an activation, padding, pooling, a batch-norm eps, the order of operations)")

@@ -501,7 +501,8 @@ class Builder:
         elif collapsed:
             made = [self.vol(row.output, "block", [n.call.text()], "block")]
             if n.form == "residual":
-                made = [Residual(Seq(made, aux=self.aux > 0), "projection" if n.shortcut is not None else None, n.join_words())]
+                projection = "projection" if n.shortcut is not None else None
+                made = [Residual(Seq(made, aux=self.aux > 0), projection, n.join_words())]
                 self.last = made[0].plus
         else:
             if n.name:
