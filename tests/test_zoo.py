@@ -1,11 +1,12 @@
 """The wider zoo against torchvision 0.29.1: the thirteen networks of issue 13 (`ZOO`'s first thirteen),
 and squeezenet1_0, mobilenet_v3_small and efficientnet_v2_s, the sizes of their families that no param
 of squeezenet1_1.cnn, mobilenet_v3_large.cnn and efficientnet_b0.cnn gives. Each file equals its
-reference manifest (`tests/data/zoo/`, measured from torchvision; see its README): params and MACs
-from stats, the `state_dict` keys and shapes in order and the output shape from `cnndsl.load`. The other sizes of each family, one `--set` away, equal the
-figures torchvision publishes with their pretrained weights (tests/test_families.py). Hand-written
-modules that follow torchvision's source line by line give the same outputs with the same weights, and
-the source that `cnndsl compile` writes runs on its own and matches `cnndsl.load`."""
+reference manifest (`tests/data/zoo/`, measured from torchvision; see its README): params and MACs from
+stats, the `state_dict` keys and shapes in order and the output shape from `cnndsl.load`. The other
+sizes of each family, one `--set` away, equal the figures torchvision publishes with their pretrained
+weights (tests/test_families.py). Hand-written modules that follow torchvision's source line by line
+give the same outputs with the same weights, and the source that `cnndsl compile` writes runs on its own
+and matches `cnndsl.load`."""
 
 from __future__ import annotations
 
